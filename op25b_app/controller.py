@@ -1,0 +1,54 @@
+"""``op25b-controller``: ryu-manager with the op25b application loaded.
+
+Every ``ryu-manager`` option works unchanged (``--ofp-tcp-listen-port``,
+``--config-file``, ``--wsapi-port``, ``--verbose`` ...), extra Ryu apps can be
+named on the command line, and op25b's own options appear under ``--op25b-*``
+(or an ``[op25b]`` section of the config file).
+
+SIGTERM is turned into the same orderly shutdown as SIGINT (Ryu closes its
+apps and returns), so service managers see exit status 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from types import FrameType
+
+from op25b_app import __version__
+
+APP_MODULE = "op25b_app.app"
+
+LOG = logging.getLogger(__name__)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    from op25b_app import ryu_compat
+
+    if "--version" in args:
+        print(f"op25b {__version__} (ryu {ryu_compat.ryu_version})")
+        return 0
+    # Importing the app registers its options before Ryu parses the command line.
+    import op25b_app.app  # noqa: F401
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if APP_MODULE not in args:
+        args.append(APP_MODULE)
+    try:
+        ryu_compat.run_manager(args)
+    except KeyboardInterrupt:
+        pass
+    except SystemExit as exc:  # oslo.config exits on --help / bad options
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,395 @@
+"""Keeps every connected switch's op25b entries equal to the compiled policy.
+
+Framework-agnostic: the Ryu app hands in a *runtime* (green-thread spawn and
+sleep, events, a way to run blocking work on a native thread, a clock) and
+forwards switch events here. That keeps this orchestration testable with a
+mocked datapath and lets the app move to os-ken without touching it.
+
+One update per switch runs at a time; a change that arrives meanwhile marks
+the switch dirty and is applied right after (changes coalesce, none is lost).
+Updates of different switches run concurrently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from op25b_app import ofmsg
+from op25b_app.flowspec import FlowSpec
+from op25b_app.policy import PolicyError, compile_policy
+from op25b_app.reconcile import UpdatePlan, plan_update
+from op25b_app.snapshot import PolicyOptions, PolicySnapshot
+
+LOG = logging.getLogger("op25b.enforcer")
+
+
+class Runtime(Protocol):
+    """The few framework services the enforcer uses."""
+
+    def spawn(self, func: Callable[..., Any], *args: Any) -> Any: ...
+    def sleep(self, seconds: float) -> None: ...
+    def Event(self) -> Any: ...  # noqa: N802 - mirrors hub.Event
+    def run_blocking(self, func: Callable[..., Any], *args: Any) -> Any: ...
+    def now(self) -> dt.datetime: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class EnforcerOptions:
+    """Operational knobs (see the ``--op25b-*`` options for their meaning)."""
+
+    db_url: str = "sqlite:///op25b.db"
+    poll_interval: float = 1.0
+    reconcile_interval: float = 60.0
+    barrier_timeout: float = 30.0
+
+
+class SnapshotSource(Protocol):
+    """Where policy snapshots come from (the database, or a test double)."""
+
+    def revision(self) -> int: ...
+    def load(self) -> PolicySnapshot: ...
+
+
+class DatabaseSource:
+    """Reads revisions and snapshots from the subscriber database."""
+
+    def __init__(self, url: str) -> None:
+        from op25b_app.db.engine import make_engine
+
+        self.engine = make_engine(url)
+
+    def revision(self) -> int:
+        from op25b_app.db.snapshot_loader import read_revision
+
+        with self.engine.connect() as conn:
+            return read_revision(conn)
+
+    def load(self) -> PolicySnapshot:
+        from op25b_app.db.snapshot_loader import load_snapshot
+
+        return load_snapshot(self.engine)
+
+
+class UpdateFailed(Exception):
+    """A switch did not confirm an update (error reply or barrier timeout)."""
+
+
+@dataclasses.dataclass
+class _Pending:
+    """One outstanding request: barrier or multipart flow-stats reply."""
+
+    event: Any
+    body: list[Any] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class SwitchSession:
+    """What the enforcer knows about one connected switch."""
+
+    dpid: int
+    datapath: Any
+    connected_at: dt.datetime
+    installed: frozenset[FlowSpec] | None = None  # None = unknown, read back first
+    applied_revision: int | None = None
+    next_change: dt.datetime | None = None
+    last_error: str | None = None
+    failed_target: tuple[int, int] | None = None  # (revision, hash) refused by the switch
+    busy: bool = False
+    dirty: bool = False
+    read_back: bool = True
+    pending: dict[int, _Pending] = dataclasses.field(default_factory=dict)
+    xid_specs: dict[int, FlowSpec] = dataclasses.field(default_factory=dict)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    table_full: bool = False
+
+
+class Enforcer:
+    """Compiles, diffs and pushes policy to switches; repairs drift."""
+
+    def __init__(
+        self,
+        policy_options: PolicyOptions,
+        options: EnforcerOptions,
+        runtime: Runtime,
+        source: SnapshotSource | None = None,
+    ) -> None:
+        self.policy_options = policy_options
+        self.options = options
+        self.runtime = runtime
+        self._source = source
+        self.sessions: dict[int, SwitchSession] = {}
+        self.snapshot: PolicySnapshot | None = None
+        self.bad_revision: tuple[int, str] | None = None
+        self._snapshot_ready = runtime.Event()
+        self._running = False
+        self._threads: list[Any] = []
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> None:
+        self._running = True
+        self._threads.append(self.runtime.spawn(self._poll_loop))
+        if self.options.reconcile_interval > 0:
+            self._threads.append(self.runtime.spawn(self._reconcile_loop))
+
+    def stop(self) -> None:
+        self._running = False
+        for thread in self._threads:
+            kill = getattr(thread, "kill", None)
+            if kill:
+                kill()
+
+    def _get_source(self) -> SnapshotSource:
+        if self._source is None:
+            self._source = DatabaseSource(self.options.db_url)
+        return self._source
+
+    # -- database --------------------------------------------------------
+    def refresh(self) -> bool:
+        """Load a new snapshot if the revision moved; True if a new one is in use."""
+        source = self.runtime.run_blocking(self._get_source)
+        revision = self.runtime.run_blocking(source.revision)
+        if self.snapshot is not None and revision == self.snapshot.revision:
+            return False
+        if self.bad_revision is not None and self.bad_revision[0] == revision:
+            return False
+        try:
+            snap = self.runtime.run_blocking(source.load)
+        except Exception as exc:  # noqa: BLE001 - any bad data keeps the last good policy
+            self.bad_revision = (revision, str(exc))
+            LOG.error(
+                "database revision %s is not usable, keeping revision %s on all switches: %s",
+                revision,
+                self.snapshot.revision if self.snapshot else None,
+                exc,
+            )
+            for session in self.sessions.values():
+                session.last_error = f"revision {revision} rejected: {exc}"
+            return False
+        self.bad_revision = None
+        self.snapshot = snap
+        self._snapshot_ready.set()
+        LOG.info("policy revision %s loaded", snap.revision)
+        return True
+
+    def _poll_loop(self) -> None:
+        while self._running:
+            try:
+                if self.refresh():
+                    for session in list(self.sessions.values()):
+                        self.request_sync(session)
+                now = self.runtime.now()
+                for session in list(self.sessions.values()):
+                    if session.next_change is not None and now >= session.next_change:
+                        LOG.info("switch %016x: policy changes by time at %s", session.dpid,
+                                 session.next_change.isoformat())
+                        session.next_change = None
+                        self.request_sync(session)
+            except Exception:  # noqa: BLE001 - the loop must survive a database outage
+                LOG.exception("policy poll failed; retrying")
+            self.runtime.sleep(self.options.poll_interval)
+
+    def _reconcile_loop(self) -> None:
+        while self._running:
+            self.runtime.sleep(self.options.reconcile_interval)
+            for session in list(self.sessions.values()):
+                self.request_sync(session, read_back=True)
+
+    # -- switch events ---------------------------------------------------
+    def switch_connected(self, dpid: int, datapath: Any) -> None:
+        LOG.info("switch %016x connected", dpid)
+        session = SwitchSession(dpid=dpid, datapath=datapath, connected_at=self.runtime.now())
+        self.sessions[dpid] = session
+        self.request_sync(session, read_back=True)
+
+    def switch_disconnected(self, dpid: int, datapath: Any) -> None:
+        session = self.sessions.get(dpid)
+        if session is not None and session.datapath is datapath:
+            LOG.warning("switch %016x disconnected", dpid)
+            del self.sessions[dpid]
+            for pending in session.pending.values():
+                pending.event.set()
+
+    def on_flow_stats(self, dpid: int, xid: int, body: list[Any], more: bool) -> None:
+        session = self.sessions.get(dpid)
+        pending = session.pending.get(xid) if session else None
+        if pending is None:
+            return
+        pending.body.extend(body)
+        if not more:
+            pending.event.set()
+
+    def on_barrier(self, dpid: int, xid: int) -> None:
+        session = self.sessions.get(dpid)
+        pending = session.pending.get(xid) if session else None
+        if pending is not None:
+            pending.event.set()
+
+    def on_error(self, dpid: int, xid: int, err_type: int, code: int, data: bytes) -> None:
+        session = self.sessions.get(dpid)
+        if session is None:
+            LOG.error("OpenFlow error from unknown switch %s: type %s code %s", dpid, err_type, code)
+            return
+        ofp = session.datapath.ofproto
+        name = ofmsg.error_name(ofp, err_type, code)
+        spec = session.xid_specs.get(xid)
+        what = f"entry [{spec}]" if spec is not None else f"request xid {xid}"
+        text = f"switch {dpid:016x} rejected {what}: {name}"
+        LOG.error(text)
+        session.errors.append(text)
+        if ofmsg.is_table_full(ofp, err_type, code):
+            session.table_full = True
+
+    # -- updates ---------------------------------------------------------
+    def request_sync(self, session: SwitchSession, read_back: bool = False) -> None:
+        """Bring ``session``'s switch to the current policy (coalescing requests)."""
+        session.read_back = session.read_back or read_back
+        if session.busy:
+            session.dirty = True
+            return
+        session.busy = True
+        self.runtime.spawn(self._sync_worker, session)
+
+    def _sync_worker(self, session: SwitchSession) -> None:
+        try:
+            while self.sessions.get(session.dpid) is session:
+                session.dirty = False
+                try:
+                    self._sync_once(session)
+                except Exception as exc:  # noqa: BLE001 - report and keep the loop alive
+                    session.installed = None
+                    session.read_back = True
+                    session.last_error = str(exc)
+                    LOG.error("switch %016x: update failed: %s", session.dpid, exc)
+                if not session.dirty:
+                    break
+        finally:
+            session.busy = False
+
+    def _sync_once(self, session: SwitchSession) -> None:
+        if self.snapshot is None:
+            self._snapshot_ready.wait()
+        snap = self.snapshot
+        if snap is None or self.sessions.get(session.dpid) is not session:
+            return
+        started = time.monotonic()
+        try:
+            desired, next_change = self.runtime.run_blocking(
+                compile_policy, snap, session.dpid, self.runtime.now(), self.policy_options
+            )
+        except PolicyError as exc:
+            session.last_error = f"revision {snap.revision}: {exc}"
+            LOG.error("switch %016x: policy revision %s refused, keeping the last good one: %s",
+                      session.dpid, snap.revision, exc)
+            return
+        session.next_change = next_change
+        target = (snap.revision, hash(desired))
+        if session.failed_target == target:
+            # The switch refused exactly this set (e.g. table full): retrying
+            # would fail the same way. A new revision or a reconnect retries.
+            return
+        read_back = session.read_back or session.installed is None
+        if read_back:
+            current = self._read_entries(session)
+            session.read_back = False
+        else:
+            current = session.installed or frozenset()
+        plan: UpdatePlan = self.runtime.run_blocking(plan_update, current, desired)
+        if plan.empty:
+            session.installed = desired
+            session.applied_revision = snap.revision
+            session.failed_target = None
+            if read_back:
+                LOG.debug("switch %016x: in sync (%d entries)", session.dpid, len(desired))
+            return
+        self._apply(session, plan)
+        if session.errors:
+            session.installed = None  # unknown now: read back before the next update
+            session.failed_target = target
+            session.last_error = "; ".join(session.errors[:3])
+            if session.table_full:
+                LOG.error("switch %016x: table full; revision %s NOT fully installed "
+                          "(entries already added stay; old entries were kept)",
+                          session.dpid, snap.revision)
+            return
+        session.installed = desired
+        session.applied_revision = snap.revision
+        session.failed_target = None
+        session.last_error = None
+        LOG.info("switch %016x: policy revision %s installed, %d entries (%s) in %.0f ms",
+                 session.dpid, snap.revision, len(desired), plan.summary(),
+                 (time.monotonic() - started) * 1000)
+
+    def _read_entries(self, session: SwitchSession) -> frozenset[FlowSpec]:
+        """Read op25b's entries back from the switch; delete ones we cannot parse."""
+        dp = session.datapath
+        req = ofmsg.flow_stats_request(dp)
+        dp.set_xid(req)
+        pending = _Pending(self.runtime.Event())
+        session.pending[req.xid] = pending
+        try:
+            dp.send_msg(req)
+            if not pending.event.wait(timeout=self.options.barrier_timeout):
+                raise UpdateFailed(f"switch {session.dpid:016x}: no flow stats reply")
+        finally:
+            session.pending.pop(req.xid, None)
+        specs: set[FlowSpec] = set()
+        junk = []
+        for spec, stat in ofmsg.parse_flow_stats(dp, pending.body):
+            if spec is None:
+                junk.append(ofmsg.raw_delete_strict(dp, stat.table_id, stat.priority, stat.match))
+            else:
+                specs.add(spec)
+        if junk:
+            self._send_batch(session, junk, {})
+        return frozenset(specs)
+
+    def _apply(self, session: SwitchSession, plan: UpdatePlan) -> None:
+        """Adds, barrier, deletes, barrier: the order that never opens a gap."""
+        dp = session.datapath
+        session.errors = []
+        session.table_full = False
+        if plan.adds:
+            self._send_batch(session, [ofmsg.flow_add(dp, s) for s in plan.adds], plan.adds)
+            self._barrier(session)
+            if session.errors:
+                # Keep every old entry: deleting them now could open a gap
+                # where an add was refused.
+                return
+        if plan.deletes:
+            self._send_batch(
+                session, [ofmsg.flow_delete_strict(dp, s) for s in plan.deletes], plan.deletes
+            )
+            self._barrier(session)
+
+    def _send_batch(self, session: SwitchSession, msgs: list[Any], specs: Any) -> None:
+        session.xid_specs.clear()
+        specs = list(specs)
+        index = 0
+        for chunk, xids in ofmsg.serialize_chunks(session.datapath, msgs):
+            for xid in xids:
+                if index < len(specs):
+                    session.xid_specs[xid] = specs[index]
+                index += 1
+            if not session.datapath.send(chunk):
+                raise UpdateFailed(f"switch {session.dpid:016x}: connection closed while sending")
+
+    def _barrier(self, session: SwitchSession) -> None:
+        dp = session.datapath
+        req = dp.ofproto_parser.OFPBarrierRequest(dp)
+        dp.set_xid(req)
+        pending = _Pending(self.runtime.Event())
+        session.pending[req.xid] = pending
+        try:
+            dp.send_msg(req)
+            if not pending.event.wait(timeout=self.options.barrier_timeout):
+                raise UpdateFailed(f"switch {session.dpid:016x}: barrier not confirmed in "
+                                   f"{self.options.barrier_timeout:.0f} s")
+        finally:
+            session.pending.pop(req.xid, None)
+        if self.sessions.get(session.dpid) is not session:
+            raise UpdateFailed(f"switch {session.dpid:016x}: disconnected during update")

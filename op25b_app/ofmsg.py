@@ -1,0 +1,200 @@
+"""FlowSpec <-> OpenFlow 1.3 messages, through a datapath's own parser.
+
+No framework import: the parser and constants come from the connected
+datapath object (``datapath.ofproto_parser`` / ``datapath.ofproto``), so this
+module works unchanged under Ryu or os-ken and is unit-tested with a mocked
+datapath.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import netaddr
+
+from op25b_app import constants
+from op25b_app.flowspec import FlowSpec, FlowSpecError
+
+LOG = logging.getLogger(__name__)
+
+_ADDRESS_FIELDS = frozenset({"ipv4_src", "ipv4_dst", "ipv6_src", "ipv6_dst"})
+#: Largest byte string handed to the datapath's send queue at once. Batching
+#: thousands of flow mods into few socket writes is what makes a 10k-entry
+#: install take well under a second (one queue put per message does not).
+SEND_CHUNK_BYTES = 256 * 1024
+
+
+def _match_kwargs(spec: FlowSpec) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for field, value in spec.match:
+        if field in _ADDRESS_FIELDS:
+            net = netaddr.IPNetwork(str(value))
+            full = 32 if net.version == 4 else 128
+            kwargs[field] = str(net.ip) if net.prefixlen == full else (str(net.ip), str(net.netmask))
+        else:
+            kwargs[field] = value
+    return kwargs
+
+
+def _instructions(datapath: Any, actions: str) -> list[Any]:
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    if actions == "drop":
+        return []
+    if actions == "normal":
+        out = parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)
+        return [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [out])]
+    if actions.startswith("goto:"):
+        return [parser.OFPInstructionGotoTable(int(actions.split(":", 1)[1]))]
+    raise FlowSpecError(f"field 'actions' value {actions!r}: not an op25b action")
+
+
+def flow_add(datapath: Any, spec: FlowSpec) -> Any:
+    """OFPFC_ADD for ``spec`` (replaces an entry with the same key in place)."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPFlowMod(
+        datapath,
+        cookie=spec.cookie,
+        table_id=spec.table,
+        command=ofp.OFPFC_ADD,
+        priority=spec.priority,
+        buffer_id=ofp.OFP_NO_BUFFER,
+        match=parser.OFPMatch(**_match_kwargs(spec)),
+        instructions=_instructions(datapath, spec.actions),
+    )
+
+
+def flow_delete_strict(datapath: Any, spec: FlowSpec) -> Any:
+    """OFPFC_DELETE_STRICT for ``spec``, limited to op25b's cookie range."""
+    return raw_delete_strict(
+        datapath, spec.table, spec.priority, datapath.ofproto_parser.OFPMatch(**_match_kwargs(spec))
+    )
+
+
+def raw_delete_strict(datapath: Any, table: int, priority: int, match: Any) -> Any:
+    """Strict delete of an entry known only by its raw match (unparseable drift)."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPFlowMod(
+        datapath,
+        cookie=constants.COOKIE_BASE,
+        cookie_mask=constants.COOKIE_MASK,
+        table_id=table,
+        command=ofp.OFPFC_DELETE_STRICT,
+        priority=priority,
+        out_port=ofp.OFPP_ANY,
+        out_group=ofp.OFPG_ANY,
+        match=match,
+    )
+
+
+def flow_stats_request(datapath: Any) -> Any:
+    """Request every entry in op25b's cookie range, in all tables."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPFlowStatsRequest(
+        datapath,
+        0,
+        ofp.OFPTT_ALL,
+        ofp.OFPP_ANY,
+        ofp.OFPG_ANY,
+        constants.COOKIE_BASE,
+        constants.COOKIE_MASK,
+        parser.OFPMatch(),
+    )
+
+
+def _parse_actions(datapath: Any, instructions: list[Any]) -> str:
+    ofp = datapath.ofproto
+    if not instructions:
+        return "drop"
+    if len(instructions) == 1:
+        inst = instructions[0]
+        if inst.type == ofp.OFPIT_GOTO_TABLE:
+            return f"goto:{inst.table_id}"
+        if inst.type == ofp.OFPIT_APPLY_ACTIONS:
+            acts = list(inst.actions)
+            if not acts:
+                return "drop"
+            if len(acts) == 1 and getattr(acts[0], "port", None) == ofp.OFPP_NORMAL:
+                return "normal"
+    # Anything else is not ours to have written: make it differ from every
+    # desired spec so the reconciler replaces it.
+    return "foreign"
+
+
+def _canonical_value(field: str, value: Any) -> Any:
+    if field in _ADDRESS_FIELDS:
+        if isinstance(value, tuple):
+            addr, mask = value
+            return str(netaddr.IPNetwork(f"{addr}/{mask}").cidr)
+        return str(netaddr.IPNetwork(str(value)).cidr)
+    return value
+
+
+def parse_flow_stats(datapath: Any, stats: Iterable[Any]) -> Iterator[tuple[FlowSpec | None, Any]]:
+    """Yield ``(FlowSpec or None, raw stat)`` for each entry read back.
+
+    None means the entry carries op25b's cookie but cannot be expressed as a
+    FlowSpec (added by hand with other fields): the caller deletes it.
+    """
+    for stat in stats:
+        try:
+            match = {f: _canonical_value(f, v) for f, v in stat.match.items()}
+            actions = _parse_actions(datapath, list(stat.instructions))
+            if actions == "foreign":
+                raise FlowSpecError(f"field 'actions' of cookie {stat.cookie:#x}: not op25b's")
+            yield FlowSpec.make(stat.table_id, stat.priority, match, actions, stat.cookie), stat
+        except (FlowSpecError, ValueError, netaddr.AddrFormatError) as exc:
+            LOG.info("entry with op25b cookie not in op25b's shape, will delete: %s", exc)
+            yield None, stat
+
+
+def serialize_chunks(datapath: Any, msgs: Iterable[Any]) -> Iterator[tuple[bytes, list[int]]]:
+    """Serialize messages (assigning xids) into byte chunks for ``datapath.send``.
+
+    Yields ``(chunk, xids)`` so the caller can map errors back to entries.
+    """
+    buf: list[bytes] = []
+    size = 0
+    xids: list[int] = []
+    for msg in msgs:
+        datapath.set_xid(msg)
+        msg.serialize()
+        buf.append(bytes(msg.buf))
+        xids.append(msg.xid)
+        size += len(msg.buf)
+        if size >= SEND_CHUNK_BYTES:
+            yield b"".join(buf), xids
+            buf, size, xids = [], 0, []
+    if buf:
+        yield b"".join(buf), xids
+
+
+_ERROR_CODE_PREFIX = {
+    "OFPET_BAD_REQUEST": "OFPBRC_",
+    "OFPET_BAD_ACTION": "OFPBAC_",
+    "OFPET_BAD_INSTRUCTION": "OFPBIC_",
+    "OFPET_BAD_MATCH": "OFPBMC_",
+    "OFPET_FLOW_MOD_FAILED": "OFPFMFC_",
+    "OFPET_TABLE_FEATURES_FAILED": "OFPTFFC_",
+}
+
+
+def error_name(ofp: Any, err_type: int, code: int) -> str:
+    """``OFPET_FLOW_MOD_FAILED/OFPFMFC_TABLE_FULL`` style name for an error."""
+    type_name = next(
+        (n for n in dir(ofp) if n.startswith("OFPET_") and getattr(ofp, n) == err_type),
+        f"type {err_type}",
+    )
+    prefix = _ERROR_CODE_PREFIX.get(type_name)
+    code_name = f"code {code}"
+    if prefix:
+        code_name = next(
+            (n for n in dir(ofp) if n.startswith(prefix) and getattr(ofp, n) == code), code_name
+        )
+    return f"{type_name}/{code_name}"
+
+
+def is_table_full(ofp: Any, err_type: int, code: int) -> bool:
+    """Table full is a capacity problem: report it, never retry in a loop."""
+    return err_type == ofp.OFPET_FLOW_MOD_FAILED and code == ofp.OFPFMFC_TABLE_FULL

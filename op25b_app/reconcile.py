@@ -1,0 +1,65 @@
+"""Turn "what the switch has" and "what it should have" into an ordered update.
+
+Pure: no Ryu, no I/O. The Ryu glue sends ``plan.adds`` (new entries and
+entries whose action or cookie changed, as OFPFC_ADD which replaces an entry
+with the same table/priority/match atomically), waits for a barrier, then
+sends ``plan.deletes`` (strict, cookie-masked).
+
+Why this order never opens a gap: during the update the switch holds
+``new ∪ (a shrinking part of old)``. For any packet, the highest-priority
+matching entry of that union is either the top entry of the new policy or of
+the old one, because op25b never puts two *different overlapping* matches at
+one priority (equal priority means equal specificity, which means an
+identical match, and an identical match is replaced in place). So every
+packet gets the old or the new verdict at every moment: a packet that both
+policies drop is dropped throughout. Entries present in both sets are not
+sent at all, so their counters and durations keep running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from op25b_app.flowspec import FlowSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdatePlan:
+    """The messages one switch needs, in the order they must be applied."""
+
+    adds: tuple[FlowSpec, ...]
+    deletes: tuple[FlowSpec, ...]
+    unchanged: int
+
+    @property
+    def empty(self) -> bool:
+        return not self.adds and not self.deletes
+
+    def summary(self) -> str:
+        return f"+{len(self.adds)} -{len(self.deletes)} ={self.unchanged}"
+
+
+def plan_update(current: Iterable[FlowSpec], desired: Iterable[FlowSpec]) -> UpdatePlan:
+    """Diff ``current`` (read from the switch or last installed) against ``desired``.
+
+    An entry whose key (table, priority, match) is in both sets but whose
+    action or cookie differs is re-added (replaced in place) rather than
+    deleted, so there is no instant without an entry for that match.
+    """
+    current_by_key = {spec.key: spec for spec in current}
+    adds: list[FlowSpec] = []
+    unchanged = 0
+    desired_keys = set()
+    for spec in desired:
+        desired_keys.add(spec.key)
+        have = current_by_key.get(spec.key)
+        if have == spec:
+            unchanged += 1
+        else:
+            adds.append(spec)
+    deletes = [spec for key, spec in current_by_key.items() if key not in desired_keys]
+    # Higher priority first: a tightening entry lands before what it shadows.
+    adds.sort(key=lambda s: (-s.priority, s.table, s.match))
+    deletes.sort(key=lambda s: (s.priority, s.table, s.match))
+    return UpdatePlan(adds=tuple(adds), deletes=tuple(deletes), unchanged=unchanged)

@@ -1,0 +1,101 @@
+"""An immutable, database-free picture of the policy tables.
+
+The controller reads the database once per revision into a ``PolicySnapshot``
+and hands it to the pure compiler; keeping this separate from the ORM means the
+compiler and its tests never touch SQLAlchemy or Ryu.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+
+import netaddr
+
+from op25b_app import constants
+
+#: Switch roles. An ``edge`` switch enforces OP25B on every non-uplink port; a
+#: ``core`` switch (transit, MTA side) only gets op25b's pass-everything entry.
+ROLE_EDGE = "edge"
+ROLE_CORE = "core"
+ROLES = (ROLE_EDGE, ROLE_CORE)
+
+PASS_NORMAL = "normal"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SwitchInfo:
+    """One switch as the policy sees it."""
+
+    dpid: int
+    name: str
+    role: str = ROLE_EDGE
+    uplink_ports: frozenset[int] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttachmentRule:
+    """Where one subscriber's traffic enters, with what decides its blocking.
+
+    ``prefix`` is a source prefix (normalised ``netaddr.IPNetwork``) or None
+    for "any source on this port/VLAN" (which then covers IPv4 and IPv6).
+    """
+
+    attachment_id: int
+    account: str
+    dpid: int
+    port: int
+    vlan: int | None
+    prefix: netaddr.IPNetwork | None
+    type_name: str
+    type_blocked: bool
+    exempt: bool = False
+    exempt_until: dt.datetime | None = None  # timezone-aware UTC
+
+    def exemption_active(self, now: dt.datetime) -> bool:
+        """An opt-out counts until its expiry (exclusive); no expiry = forever."""
+        return self.exempt and (self.exempt_until is None or now < self.exempt_until)
+
+    def blocked_at(self, now: dt.datetime) -> bool:
+        """Whether port 25 is blocked for this attachment at ``now``."""
+        return self.type_blocked and not self.exemption_active(now)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MtaRule:
+    """One of the ISP's own mail relays (an address or a prefix)."""
+
+    name: str
+    prefix: netaddr.IPNetwork
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySnapshot:
+    """Everything compile_policy needs, read at one database revision."""
+
+    revision: int
+    switches: Mapping[int, SwitchInfo]
+    attachments: Mapping[int, tuple[AttachmentRule, ...]]  # keyed by dpid
+    mtas: tuple[MtaRule, ...]
+
+    def attachments_for(self, dpid: int) -> tuple[AttachmentRule, ...]:
+        return tuple(self.attachments.get(dpid, ()))
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyOptions:
+    """Deployment knobs that change how the policy is rendered, not what it means.
+
+    ``pass_action`` is ``"normal"`` (hybrid switch, lab default) or
+    ``"goto:N"`` (op25b owns ``table_id``; another app forwards in table N).
+    ``max_entries`` caps the weighted entry count per switch (0 = no cap);
+    IPv6 entries weigh ``ipv6_entry_weight`` because many ASICs spend two TCAM
+    slots on a 128-bit match.
+    """
+
+    table_id: int = constants.DEFAULT_TABLE_ID
+    priority_base: int = constants.DEFAULT_PRIORITY_BASE
+    pass_action: str = PASS_NORMAL
+    max_entries: int = 0
+    ipv6_entry_weight: int = 2

@@ -1,0 +1,55 @@
+"""Fixtures for lab tests: they build the real thing or fail (never skip).
+
+If the lab cannot be built (not root, Open vSwitch missing...) the fixture
+raises ``LabUnavailable`` with the reason, so the test *errors* and CI fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.lab import labkit, scenario
+
+
+@dataclasses.dataclass
+class ExampleLab:
+    lab: labkit.Lab
+    controller: labkit.ControllerProcess
+    db_url: str
+    workdir: Path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/lab/" in str(item.fspath):
+            item.add_marker(pytest.mark.lab)
+
+
+@pytest.fixture(scope="session")
+def lab_ready() -> None:
+    labkit.require_lab()
+
+
+@pytest.fixture(scope="session")
+def example_lab(lab_ready: None) -> Iterator[ExampleLab]:
+    """The example ISP (tests/lab/scenario.py) with the controller enforcing it."""
+    with labkit.temp_workdir() as workdir:
+        db_url = f"sqlite:///{workdir / 'op25b.db'}"
+        scenario.load_example(db_url)
+        controller = labkit.ControllerProcess(db_url, workdir).start()
+        lab = labkit.Lab(controller.port, workdir)
+        try:
+            lab.start()
+            scenario.start_servers(lab)
+            yield ExampleLab(lab, controller, db_url, workdir)
+        finally:
+            try:
+                lab.stop()
+            finally:
+                code = controller.stop()
+                log = controller.log()
+                print(f"--- controller log (exit {code}) ---\n{log[-4000:]}")

@@ -1,0 +1,319 @@
+"""Unit tests of the Ryu glue: the enforcer against a mocked datapath.
+
+The datapath is a fake that uses Ryu's real OpenFlow 1.3 parser to decode
+the bytes the enforcer sends, keeps a tiny flow table, and answers barriers,
+flow-stats requests and (on demand) errors. These tests check the *order*
+and *content* of what goes on the wire; the lab tests check real OVS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+from typing import Any
+
+import netaddr
+import pytest
+
+from op25b_app import constants, ryu_compat  # noqa: F401 - applies the eventlet fix
+from op25b_app.enforcer import Enforcer, EnforcerOptions
+from op25b_app.snapshot import (
+    AttachmentRule,
+    MtaRule,
+    PolicyOptions,
+    PolicySnapshot,
+    SwitchInfo,
+)
+from ryu.ofproto import ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser
+
+NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
+DPID = 1
+
+
+class SyncEvent:
+    def __init__(self) -> None:
+        self.flag = False
+
+    def set(self) -> None:
+        self.flag = True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.flag
+
+
+class SyncRuntime:
+    """Runs everything inline: replies arrive before anyone waits."""
+
+    def __init__(self) -> None:
+        self.clock = NOW
+
+    def spawn(self, func, *args):
+        func(*args)
+
+    def sleep(self, seconds: float) -> None:
+        pass
+
+    def Event(self) -> SyncEvent:  # noqa: N802
+        return SyncEvent()
+
+    def run_blocking(self, func, *args):
+        return func(*args)
+
+    def now(self) -> dt.datetime:
+        return self.clock
+
+
+class FakeSource:
+    def __init__(self, snap: PolicySnapshot) -> None:
+        self.snap = snap
+        self.fail: Exception | None = None
+
+    def revision(self) -> int:
+        return self.snap.revision
+
+    def load(self) -> PolicySnapshot:
+        if self.fail:
+            raise self.fail
+        return self.snap
+
+
+def _key(mod: Any) -> tuple:
+    return (mod.table_id, mod.priority, tuple(sorted(mod.match.items())))
+
+
+class FakeDatapath:
+    """A switch: real Ryu parsing of what is sent, a dict as flow table."""
+
+    ofproto = ofproto_v1_3
+    ofproto_parser = ofproto_v1_3_parser
+
+    def __init__(self, dpid: int = DPID) -> None:
+        self.id = dpid
+        self.xid = 0
+        self.enforcer: Enforcer | None = None
+        self.table: dict[tuple, Any] = {}
+        self.wire: list[tuple[str, Any]] = []  # ("add"|"delete"|"barrier"|"stats", detail)
+        self.reject = lambda mod: False
+
+    def set_xid(self, msg: Any) -> int:
+        self.xid += 1
+        msg.set_xid(self.xid)
+        return self.xid
+
+    def send(self, buf: bytes) -> bool:
+        offset = 0
+        while offset < len(buf):
+            version, msg_type, length, xid = struct.unpack_from("!BBHI", buf, offset)
+            mod = ofproto_parser.msg(self, version, msg_type, length, xid,
+                                     bytes(buf[offset:offset + length]))
+            offset += length
+            self._flow_mod(mod)
+        return True
+
+    def _flow_mod(self, mod: Any) -> None:
+        ofp = self.ofproto
+        assert isinstance(mod, ofproto_v1_3_parser.OFPFlowMod)
+        if mod.command == ofp.OFPFC_ADD:
+            self.wire.append(("add", mod))
+            if self.reject(mod):
+                self.enforcer.on_error(self.id, mod.xid, ofp.OFPET_FLOW_MOD_FAILED,
+                                       ofp.OFPFMFC_TABLE_FULL, b"")
+                return
+            self.table[_key(mod)] = mod
+        elif mod.command == ofp.OFPFC_DELETE_STRICT:
+            self.wire.append(("delete", mod))
+            assert mod.cookie_mask == constants.COOKIE_MASK
+            found = self.table.get(_key(mod))
+            if found is not None and (found.cookie & mod.cookie_mask) == mod.cookie:
+                del self.table[_key(mod)]
+        else:
+            raise AssertionError(f"unexpected command {mod.command}")
+
+    def send_msg(self, msg: Any) -> bool:
+        if msg.xid is None:
+            self.set_xid(msg)
+        if isinstance(msg, self.ofproto_parser.OFPBarrierRequest):
+            self.wire.append(("barrier", None))
+            self.enforcer.on_barrier(self.id, msg.xid)
+        elif isinstance(msg, self.ofproto_parser.OFPFlowStatsRequest):
+            assert msg.cookie == constants.COOKIE_BASE
+            assert msg.cookie_mask == constants.COOKIE_MASK
+            self.wire.append(("stats", None))
+            body = [
+                self.ofproto_parser.OFPFlowStats(
+                    table_id=m.table_id, priority=m.priority, cookie=m.cookie,
+                    match=m.match, instructions=m.instructions)
+                for m in self.table.values()
+                if (m.cookie & msg.cookie_mask) == msg.cookie
+            ]
+            self.enforcer.on_flow_stats(self.id, msg.xid, body, False)
+        else:
+            raise AssertionError(f"unexpected message {msg}")
+        return True
+
+    def add_by_hand(self, cookie: int, priority: int, **match: Any) -> None:
+        p = self.ofproto_parser
+        mod = p.OFPFlowMod(self, cookie=cookie, table_id=0, priority=priority,
+                           match=p.OFPMatch(**match), instructions=[])
+        self.table[_key(mod)] = mod
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.wire]
+
+
+def snapshot(revision: int = 1, bb_type_blocked: bool = True) -> PolicySnapshot:
+    rules = (
+        AttachmentRule(1, "BB-1", DPID, 2, None, None, "broadband" if bb_type_blocked
+                       else "dialup", bb_type_blocked),
+        AttachmentRule(2, "DU-1", DPID, 4, None, netaddr.IPNetwork("10.0.4.0/24"),
+                       "dialup", False),
+    )
+    return PolicySnapshot(
+        revision=revision,
+        switches={DPID: SwitchInfo(DPID, "edge", uplink_ports=frozenset({1}))},
+        attachments={DPID: rules},
+        mtas=(MtaRule("relay", netaddr.IPNetwork("192.0.2.25/32")),),
+    )
+
+
+@pytest.fixture
+def rig():
+    runtime = SyncRuntime()
+    source = FakeSource(snapshot())
+    enforcer = Enforcer(PolicyOptions(), EnforcerOptions(), runtime, source)
+    dp = FakeDatapath()
+    dp.enforcer = enforcer
+    assert enforcer.refresh()
+    return enforcer, source, dp, runtime
+
+
+def installed_specs(enforcer: Enforcer) -> frozenset:
+    from op25b_app.policy import compile_policy
+
+    return compile_policy(enforcer.snapshot, DPID, NOW, enforcer.policy_options)[0]
+
+
+def test_connect_installs_the_whole_policy_and_confirms_with_a_barrier(rig):
+    enforcer, _source, dp, _rt = rig
+    enforcer.switch_connected(DPID, dp)
+    desired = installed_specs(enforcer)
+    assert dp.kinds()[0] == "stats"  # warm-restart read-back comes first
+    assert dp.kinds().count("add") == len(desired)
+    assert dp.kinds()[-1] == "barrier"
+    assert len(dp.table) == len(desired)
+    assert all(constants.is_op25b_cookie(m.cookie) for m in dp.table.values())
+    session = enforcer.sessions[DPID]
+    assert session.applied_revision == 1 and session.last_error is None
+
+
+def test_change_sends_only_the_difference(rig):
+    enforcer, source, dp, _rt = rig
+    enforcer.switch_connected(DPID, dp)
+    before = dict(dp.table)
+    dp.wire.clear()
+    source.snap = snapshot(revision=2, bb_type_blocked=False)
+    assert enforcer.refresh()
+    enforcer.request_sync(enforcer.sessions[DPID])
+    adds = [m for k, m in dp.wire if k == "add"]
+    # BB-1's two entries (IPv4 + IPv6) flip from drop to pass, in place.
+    assert len(adds) == 2 and "delete" not in dp.kinds()
+    assert all(m.instructions for m in adds)
+    unchanged = [k for k in before if before[k] is dp.table[k]]
+    assert len(unchanged) == len(before) - 2
+    assert enforcer.sessions[DPID].applied_revision == 2
+
+
+def test_adds_then_barrier_then_deletes(rig):
+    enforcer, source, dp, _rt = rig
+    enforcer.switch_connected(DPID, dp)
+    dp.wire.clear()
+    snap = snapshot(revision=3)
+    moved = AttachmentRule(1, "BB-1", DPID, 5, None, None, "broadband", True)
+    source.snap = PolicySnapshot(3, snap.switches, {DPID: (moved, snap.attachments[DPID][1])},
+                                 snap.mtas)
+    enforcer.refresh()
+    enforcer.request_sync(enforcer.sessions[DPID])
+    kinds = dp.kinds()
+    assert kinds == ["add", "add", "barrier", "delete", "delete", "barrier"]
+
+
+def test_reconcile_repairs_drift_and_leaves_foreign_entries(rig):
+    enforcer, _source, dp, _rt = rig
+    enforcer.switch_connected(DPID, dp)
+    desired_count = len(dp.table)
+    victim = next(k for k, m in dp.table.items() if m.priority != 0)
+    del dp.table[victim]
+    dp.add_by_hand(constants.cookie_for(constants.Band.ATTACHMENT), 31500, in_port=9)
+    dp.add_by_hand(0x1234, 31500, in_port=9, eth_type=0x800)
+    enforcer.request_sync(enforcer.sessions[DPID], read_back=True)
+    assert victim in dp.table
+    cookies = sorted(m.cookie for m in dp.table.values())
+    assert 0x1234 in cookies
+    assert len(dp.table) == desired_count + 1
+
+
+def test_rejected_add_is_named_and_old_entries_are_kept(rig, caplog):
+    enforcer, source, dp, _rt = rig
+    enforcer.switch_connected(DPID, dp)
+    before = set(dp.table)
+    dp.wire.clear()
+    snap = snapshot(revision=4)
+    moved = AttachmentRule(1, "BB-1", DPID, 5, None, None, "broadband", True)
+    source.snap = PolicySnapshot(4, snap.switches, {DPID: (moved, snap.attachments[DPID][1])},
+                                 snap.mtas)
+    dp.reject = lambda mod: mod.match.get("in_port") == 5
+    enforcer.refresh()
+    enforcer.request_sync(enforcer.sessions[DPID])
+    session = enforcer.sessions[DPID]
+    assert "delete" not in dp.kinds()  # no gap: the old entries stay
+    assert before <= set(dp.table)
+    assert "OFPFMFC_TABLE_FULL" in session.last_error
+    assert "in_port=5" in session.last_error  # the error names the entry
+    assert session.applied_revision == 1
+    # The same refused target is not retried in a loop.
+    dp.wire.clear()
+    enforcer.request_sync(session)
+    assert dp.kinds() == []
+
+
+def test_bad_revision_keeps_the_last_good_policy(rig):
+    enforcer, source, dp, _rt = rig
+    enforcer.switch_connected(DPID, dp)
+    table = dict(dp.table)
+    source.snap = snapshot(revision=5)
+    source.fail = ValueError("attachments row 7: field 'prefix' value '10.0.0.300/8'")
+    assert not enforcer.refresh()
+    assert enforcer.bad_revision[0] == 5
+    assert enforcer.snapshot.revision == 1
+    assert "10.0.0.300" in enforcer.sessions[DPID].last_error
+    assert dp.table == table
+
+
+def test_policy_over_the_cap_is_refused_and_switch_keeps_its_entries(rig):
+    enforcer, source, dp, _rt = rig
+    enforcer.switch_connected(DPID, dp)
+    table = dict(dp.table)
+    enforcer.policy_options = PolicyOptions(max_entries=3)
+    source.snap = snapshot(revision=6)
+    enforcer.refresh()
+    dp.wire.clear()
+    enforcer.request_sync(enforcer.sessions[DPID])
+    assert dp.kinds() == []
+    assert dp.table == table
+    assert "6" in enforcer.sessions[DPID].last_error
+
+
+def test_opt_out_expiry_schedules_a_recompile(rig):
+    enforcer, source, dp, runtime = rig
+    until = NOW + dt.timedelta(minutes=5)
+    snap = snapshot(revision=7)
+    bb = AttachmentRule(1, "BB-1", DPID, 2, None, None, "broadband", True, True, until)
+    source.snap = PolicySnapshot(7, snap.switches, {DPID: (bb,)}, snap.mtas)
+    enforcer.refresh()
+    enforcer.switch_connected(DPID, dp)
+    assert enforcer.sessions[DPID].next_change == until
+    drops_before = sum(1 for m in dp.table.values() if not m.instructions)
+    runtime.clock = until
+    enforcer.request_sync(enforcer.sessions[DPID])
+    drops_after = sum(1 for m in dp.table.values() if not m.instructions)
+    assert drops_after == drops_before + 2

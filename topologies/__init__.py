@@ -1,0 +1,1 @@
+"""Mininet topologies for the op25b lab."""
