@@ -233,11 +233,13 @@ class Lab:
         line = proc.stderr.readline()  # "listening on ..." once the capture is armed
         if "listening" not in line:
             raise LabUnavailable(f"tcpdump did not start on {name}: {line}")
+        # "listening" is printed a moment before packets are really seen.
+        time.sleep(0.5)
         packets: list[str] = []
         try:
             yield packets
         finally:
-            time.sleep(0.3)
+            time.sleep(0.5)
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=10)
             out = run(["tcpdump", "-nn", "-r", str(pcap)], check=False).stdout
