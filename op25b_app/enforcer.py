@@ -56,12 +56,21 @@ class SnapshotSource(Protocol):
 
 
 class DatabaseSource:
-    """Reads revisions and snapshots from the subscriber database."""
+    """Reads revisions and snapshots from the subscriber database.
+
+    On PostgreSQL it also LISTENs on the channel the revision trigger
+    notifies at COMMIT, so a change is seen at once; polling stays as the
+    fallback (a lost listen connection only costs latency, never a change).
+    """
+
+    NOTIFY_CHANNEL = "op25b_policy"
 
     def __init__(self, url: str) -> None:
         from op25b_app.db.engine import make_engine
 
         self.engine = make_engine(url)
+        self.can_listen = self.engine.dialect.name == "postgresql"
+        self._listen_conn: Any = None
 
     def revision(self) -> int:
         from op25b_app.db.snapshot_loader import read_revision
@@ -73,6 +82,28 @@ class DatabaseSource:
         from op25b_app.db.snapshot_loader import load_snapshot
 
         return load_snapshot(self.engine)
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block (on a native thread) until a NOTIFY arrives or ``timeout`` passes."""
+        import psycopg
+
+        try:
+            if self._listen_conn is None or self._listen_conn.closed:
+                url = self.engine.url.set(drivername="postgresql")
+                self._listen_conn = psycopg.connect(
+                    url.render_as_string(hide_password=False), autocommit=True
+                )
+                self._listen_conn.execute(f"LISTEN {self.NOTIFY_CHANNEL}")
+            for _note in self._listen_conn.notifies(timeout=timeout, stop_after=1):
+                return True
+            return False
+        except psycopg.Error as exc:
+            LOG.warning("LISTEN connection lost (%s); polling until it is back", exc)
+            if self._listen_conn is not None:
+                self._listen_conn.close()
+            self._listen_conn = None
+            time.sleep(timeout)
+            return False
 
 
 class UpdateFailed(Exception):
@@ -94,6 +125,7 @@ class SwitchSession:
     dpid: int
     datapath: Any
     connected_at: dt.datetime
+    connected_mono: float = dataclasses.field(default_factory=time.monotonic)
     installed: frozenset[FlowSpec] | None = None  # None = unknown, read back first
     applied_revision: int | None = None
     next_change: dt.datetime | None = None
@@ -177,6 +209,7 @@ class Enforcer:
         return True
 
     def _poll_loop(self) -> None:
+        failures = 0
         while self._running:
             try:
                 if self.refresh():
@@ -189,8 +222,21 @@ class Enforcer:
                                  session.next_change.isoformat())
                         session.next_change = None
                         self.request_sync(session)
-            except Exception:  # noqa: BLE001 - the loop must survive a database outage
-                LOG.exception("policy poll failed; retrying")
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - the loop must survive a database outage
+                failures += 1
+                if failures == 1:
+                    LOG.exception("policy poll failed; retrying every %.1f s",
+                                  self.options.poll_interval)
+                else:
+                    LOG.warning("policy poll failed again (%d): %s", failures, exc)
+            self._wait_for_change()
+
+    def _wait_for_change(self) -> None:
+        source = self._source
+        if isinstance(source, DatabaseSource) and source.can_listen:
+            self.runtime.run_blocking(source.wait_for_change, self.options.poll_interval)
+        else:
             self.runtime.sleep(self.options.poll_interval)
 
     def _reconcile_loop(self) -> None:
@@ -301,10 +347,11 @@ class Enforcer:
         plan: UpdatePlan = self.runtime.run_blocking(plan_update, current, desired)
         if plan.empty:
             session.installed = desired
-            session.applied_revision = snap.revision
             session.failed_target = None
-            if read_back:
-                LOG.debug("switch %016x: in sync (%d entries)", session.dpid, len(desired))
+            level = logging.INFO if session.applied_revision is None else logging.DEBUG
+            LOG.log(level, "switch %016x: in sync at revision %s, %d entries, nothing sent",
+                    session.dpid, snap.revision, len(desired))
+            session.applied_revision = snap.revision
             return
         self._apply(session, plan)
         if session.errors:
@@ -320,9 +367,10 @@ class Enforcer:
         session.applied_revision = snap.revision
         session.failed_target = None
         session.last_error = None
-        LOG.info("switch %016x: policy revision %s installed, %d entries (%s) in %.0f ms",
-                 session.dpid, snap.revision, len(desired), plan.summary(),
-                 (time.monotonic() - started) * 1000)
+        done = time.monotonic()
+        LOG.info("switch %016x: policy revision %s installed, %d entries (%s) in %.0f ms "
+                 "(%.0f ms after connect)", session.dpid, snap.revision, len(desired),
+                 plan.summary(), (done - started) * 1000, (done - session.connected_mono) * 1000)
 
     def _read_entries(self, session: SwitchSession) -> frozenset[FlowSpec]:
         """Read op25b's entries back from the switch; delete ones we cannot parse."""

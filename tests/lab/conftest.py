@@ -6,21 +6,11 @@ raises ``LabUnavailable`` with the reason, so the test *errors* and CI fails.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.lab import labkit, scenario
-
-
-@dataclasses.dataclass
-class ExampleLab:
-    lab: labkit.Lab
-    controller: labkit.ControllerProcess
-    db_url: str
-    workdir: Path
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,8 +24,8 @@ def lab_ready() -> None:
     labkit.require_lab()
 
 
-@pytest.fixture(scope="session")
-def example_lab(lab_ready: None) -> Iterator[ExampleLab]:
+@pytest.fixture(scope="module")
+def example_lab(lab_ready: None) -> Iterator[labkit.ExampleLab]:
     """The example ISP (tests/lab/scenario.py) with the controller enforcing it."""
     with labkit.temp_workdir() as workdir:
         db_url = f"sqlite:///{workdir / 'op25b.db'}"
@@ -45,7 +35,7 @@ def example_lab(lab_ready: None) -> Iterator[ExampleLab]:
         try:
             lab.start()
             scenario.start_servers(lab)
-            yield ExampleLab(lab, controller, db_url, workdir)
+            yield labkit.ExampleLab(lab, controller, db_url, workdir)
         finally:
             try:
                 lab.stop()

@@ -14,6 +14,7 @@ A lab that cannot be built raises ``LabUnavailable``; tests let it fail.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -255,6 +256,16 @@ class Lab:
             self.net.stop()
             self.net = None
         cleanup_stale()
+
+
+@dataclasses.dataclass
+class ExampleLab:
+    """A running lab with its controller and database."""
+
+    lab: Lab
+    controller: ControllerProcess
+    db_url: str
+    workdir: Path
 
 
 def ip_of(name: str, family: int) -> str:
