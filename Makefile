@@ -17,7 +17,7 @@ test: bootstrap
 	OP25B_TEST_PG_URL="$$(scripts/pg-up)" $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: bootstrap
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	OP25B_TEST_PG_URL="$$(scripts/pg-up)" $(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: bootstrap
 	scripts/ovs-up

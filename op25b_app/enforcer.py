@@ -106,6 +106,10 @@ class DatabaseSource:
             return False
 
 
+def _parse_all(dp: Any, body: list[Any]) -> list[tuple[FlowSpec | None, Any]]:
+    return list(ofmsg.parse_flow_stats(dp, body))
+
+
 class UpdateFailed(Exception):
     """A switch did not confirm an update (error reply or barrier timeout)."""
 
@@ -385,46 +389,44 @@ class Enforcer:
                 raise UpdateFailed(f"switch {session.dpid:016x}: no flow stats reply")
         finally:
             session.pending.pop(req.xid, None)
-        specs: set[FlowSpec] = set()
-        junk = []
-        for spec, stat in ofmsg.parse_flow_stats(dp, pending.body):
-            if spec is None:
-                junk.append(ofmsg.raw_delete_strict(dp, stat.table_id, stat.priority, stat.match))
-            else:
-                specs.add(spec)
+        parsed = self.runtime.run_blocking(_parse_all, dp, pending.body)
+        specs = frozenset(spec for spec, _stat in parsed if spec is not None)
+        junk = [ofmsg.raw_delete_strict(dp, stat.table_id, stat.priority, stat.match)
+                for spec, stat in parsed if spec is None]
         if junk:
-            self._send_batch(session, junk, {})
-        return frozenset(specs)
+            for chunk, _xids in ofmsg.serialize_chunks(dp, junk):
+                dp.send(chunk)
+        return specs
 
     def _apply(self, session: SwitchSession, plan: UpdatePlan) -> None:
         """Adds, barrier, deletes, barrier: the order that never opens a gap."""
-        dp = session.datapath
         session.errors = []
         session.table_full = False
         if plan.adds:
-            self._send_batch(session, [ofmsg.flow_add(dp, s) for s in plan.adds], plan.adds)
+            self._send_batch(session, "add", plan.adds)
             self._barrier(session)
             if session.errors:
                 # Keep every old entry: deleting them now could open a gap
                 # where an add was refused.
                 return
         if plan.deletes:
-            self._send_batch(
-                session, [ofmsg.flow_delete_strict(dp, s) for s in plan.deletes], plan.deletes
-            )
+            self._send_batch(session, "delete", plan.deletes)
             self._barrier(session)
 
-    def _send_batch(self, session: SwitchSession, msgs: list[Any], specs: Any) -> None:
-        session.xid_specs.clear()
-        specs = list(specs)
+    def _send_batch(self, session: SwitchSession, kind: str, specs: tuple[FlowSpec, ...]) -> None:
+        """Build messages off the event loop, then hand the chunks to the socket."""
+        dp = session.datapath
+        first = ofmsg.reserve_xids(dp, len(specs))
+        chunks = self.runtime.run_blocking(ofmsg.build_chunks, dp, kind, specs, first)
+        session.xid_specs = {}
         index = 0
-        for chunk, xids in ofmsg.serialize_chunks(session.datapath, msgs):
+        for chunk, xids in chunks:
             for xid in xids:
-                if index < len(specs):
-                    session.xid_specs[xid] = specs[index]
+                session.xid_specs[xid] = specs[index]
                 index += 1
-            if not session.datapath.send(chunk):
+            if not dp.send(chunk):
                 raise UpdateFailed(f"switch {session.dpid:016x}: connection closed while sending")
+            self.runtime.sleep(0)  # let echo replies and other switches through
 
     def _barrier(self, session: SwitchSession) -> None:
         dp = session.datapath

@@ -9,7 +9,7 @@ datapath.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import netaddr
@@ -149,11 +149,50 @@ def parse_flow_stats(datapath: Any, stats: Iterable[Any]) -> Iterator[tuple[Flow
             yield None, stat
 
 
-def serialize_chunks(datapath: Any, msgs: Iterable[Any]) -> Iterator[tuple[bytes, list[int]]]:
-    """Serialize messages (assigning xids) into byte chunks for ``datapath.send``.
+def reserve_xids(datapath: Any, count: int) -> int:
+    """Take ``count`` consecutive xids from the datapath's counter; returns the first.
 
-    Yields ``(chunk, xids)`` so the caller can map errors back to entries.
+    Reserved on the event loop so messages can then be built on a native
+    thread without racing Ryu's own xid use (echo requests).
     """
+    first = (datapath.xid + 1) & 0xFFFFFFFF
+    datapath.xid = (datapath.xid + count) & 0xFFFFFFFF
+    return first
+
+
+def build_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec],
+                 first_xid: int) -> list[tuple[bytes, list[int]]]:
+    """Build and serialize flow mods for ``specs`` into byte chunks.
+
+    ``kind`` is "add" or "delete". Pure CPU work with no event-loop state, so
+    the enforcer runs it on a native thread: serializing 100k flow mods takes
+    seconds, and the event loop must keep answering echo requests meanwhile.
+    Returns ``[(chunk, xids), ...]`` with xids in ``specs`` order.
+    """
+    build = flow_add if kind == "add" else flow_delete_strict
+    chunks: list[tuple[bytes, list[int]]] = []
+    buf: list[bytes] = []
+    xids: list[int] = []
+    size = 0
+    for index, spec in enumerate(specs):
+        msg = build(datapath, spec)
+        xid = (first_xid + index) & 0xFFFFFFFF
+        msg.set_xid(xid)
+        msg.serialize()
+        data = bytes(msg.buf)
+        buf.append(data)
+        xids.append(xid)
+        size += len(data)
+        if size >= SEND_CHUNK_BYTES:
+            chunks.append((b"".join(buf), xids))
+            buf, xids, size = [], [], 0
+    if buf:
+        chunks.append((b"".join(buf), xids))
+    return chunks
+
+
+def serialize_chunks(datapath: Any, msgs: Iterable[Any]) -> Iterator[tuple[bytes, list[int]]]:
+    """Serialize ready-made messages (assigning xids) into byte chunks (small batches)."""
     buf: list[bytes] = []
     size = 0
     xids: list[int] = []

@@ -25,9 +25,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
 
-import isp_dataset  # noqa: E402
+from scripts import isp_dataset  # noqa: E402
 
 from op25b_app.db.engine import make_engine  # noqa: E402
 from op25b_app.db.migrate import upgrade  # noqa: E402

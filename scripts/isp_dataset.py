@@ -115,29 +115,39 @@ def populate(engine: sa.Engine, subscribers: int, switches: int = 20, seed: int 
     return {"subscribers": subscribers, "attachments": len(unique), "switches": switches}
 
 
-def populate_single_switch(engine: sa.Engine, dpid: int, entries: int, seed: int = 7) -> None:
+def populate_single_switch(engine: sa.Engine, dpid: int, entries: int, seed: int = 7,
+                           existing: bool = False, first_port: int = 2) -> None:
     """``entries`` broadband subscribers with one IPv4 /32 each on one switch.
 
     One attachment with a prefix compiles to exactly one entry, so the switch
-    gets ``entries`` attachment entries plus op25b's fixed ones.
+    gets ``entries`` attachment entries plus op25b's fixed ones. With
+    ``existing`` the switch row must already exist (a lab switch).
     """
     rng = random.Random(seed)
     now = dt.datetime.now(dt.timezone.utc)
     hosts = rng.sample(range(1, 1 << 22), entries)
     with engine.begin() as conn:
         types = dict(conn.execute(sa.select(ConnectionType.name, ConnectionType.id)).all())
-        sid = conn.execute(sa.insert(Switch.__table__).values(
-            dpid=dpid, name=f"bench-{dpid:x}", role="edge",
-            created_at=now).returning(Switch.__table__.c.id)).scalar_one()
-        conn.execute(sa.insert(SwitchUplink.__table__).values(switch_id=sid, port=1))
+        if existing:
+            sid = conn.execute(sa.select(Switch.__table__.c.id).where(
+                Switch.__table__.c.dpid == dpid)).scalar_one()
+        else:
+            sid = conn.execute(sa.insert(Switch.__table__).values(
+                dpid=dpid, name=f"bench-{dpid:x}", role="edge",
+                created_at=now).returning(Switch.__table__.c.id)).scalar_one()
+            conn.execute(sa.insert(SwitchUplink.__table__).values(switch_id=sid, port=1))
+        first_id = (conn.execute(sa.select(sa.func.max(Subscriber.__table__.c.id))).scalar()
+                    or 0) + 1
         conn.execute(sa.insert(Subscriber.__table__), [
-            {"id": i + 1, "account": f"S{i:08d}", "name": f"Customer {i}",
+            {"id": first_id + i, "account": f"S{dpid:x}-{i:08d}", "name": f"Customer {i}",
              "type_id": types["broadband"], "exempt": False, "created_at": now,
              "updated_at": now} for i in range(entries)])
         rows = []
         for i, host in enumerate(hosts):
             prefix = f"100.{64 + (host >> 16)}.{(host >> 8) & 255}.{host & 255}/32"
-            port = 2 + i % 40
-            rows.append({"subscriber_id": i + 1, "switch_id": sid, "port": port, "vlan": None,
-                         "prefix": prefix, "match_key": make_match_key(dpid, port, None, prefix)})
-        conn.execute(sa.insert(Attachment.__table__), rows)
+            port = first_port + i % 40
+            rows.append({"subscriber_id": first_id + i, "switch_id": sid, "port": port,
+                         "vlan": None, "prefix": prefix,
+                         "match_key": make_match_key(dpid, port, None, prefix)})
+        for start in range(0, len(rows), 50_000):
+            conn.execute(sa.insert(Attachment.__table__), rows[start:start + 50_000])

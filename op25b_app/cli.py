@@ -1,0 +1,659 @@
+"""``op25b``: the operator's command line for the subscriber database.
+
+This module is only argument parsing and output formatting; every rule lives
+in ``op25b_app.service`` so the CLI, a REST API and CSV import cannot drift
+apart. It is also the only place in the package that prints.
+
+Exit status: 0 success; 2 bad input (one line on stderr naming the field and
+value, nothing written); 1 anything else the operator must fix outside the
+command (database unreachable or not upgraded, malformed stored data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TextIO
+
+from alembic.util import CommandError as AlembicError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from op25b_app import __version__
+from op25b_app.db import migrate
+from op25b_app.db.engine import DEFAULT_DB_URL, make_engine
+from op25b_app.db.snapshot_loader import SnapshotError, load_snapshot
+from op25b_app.service import (
+    AttachmentSpec,
+    ConnectionTypeView,
+    MtaView,
+    PolicyService,
+    ServiceError,
+    SubscriberView,
+    SwitchView,
+    parse_attach_point,
+    parse_dpid,
+    parse_time,
+    to_jsonable,
+)
+from op25b_app.snapshot import ROLE_EDGE, ROLES
+
+log = logging.getLogger(__name__)
+
+DB_ENV_VAR = "OP25B_DB"
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """A command-line mistake argparse itself detected (exit 2, one line)."""
+
+
+class CommandFailed(Exception):
+    """The command could not be carried out for a reason outside its input (exit 1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line, like every other op25b error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: error: {message} (see --help)")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the examples in epilogs exactly as written."""
+
+
+# --------------------------------------------------------------------------- --attach/--prefix
+
+
+class _AttachAction(argparse.Action):
+    """``--attach DPID:PORT[:VLAN]`` starts a new attachment point."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        points = list(getattr(namespace, self.dest, None) or [])
+        points.append((values, []))
+        setattr(namespace, self.dest, points)
+
+
+class _PrefixAction(argparse.Action):
+    """``--prefix P`` belongs to the most recent ``--attach``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        points = getattr(namespace, "attach", None)
+        if not points:
+            parser.error(f"{option_string} {values} must follow an --attach DPID:PORT[:VLAN]")
+        points[-1][1].append(values)
+
+
+def _attachment_specs(points: list[tuple[str, list[str]]] | None) -> list[AttachmentSpec]:
+    specs: list[AttachmentSpec] = []
+    for point, prefixes in points or []:
+        dpid, port, vlan = parse_attach_point(point)
+        specs.append(AttachmentSpec(dpid=dpid, port=port, vlan=vlan, prefixes=tuple(prefixes)))
+    return specs
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_attach_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--attach",
+        action=_AttachAction,
+        metavar="DPID:PORT[:VLAN]",
+        help="where the subscriber's traffic enters (repeatable; dpid decimal or 0x-hex)",
+    )
+    parser.add_argument(
+        "--prefix",
+        action=_PrefixAction,
+        metavar="PREFIX",
+        help="source prefix for the preceding --attach (repeatable; none = any source)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``op25b`` argument parser (exposed for tests and docs)."""
+    db_help = f"database URL (default: ${DB_ENV_VAR}, else {DEFAULT_DB_URL})"
+    # Accept --db/--json after the subcommand too; SUPPRESS keeps a value
+    # given before the subcommand from being overwritten by a default.
+    common = _Parser(add_help=False)
+    common.add_argument("--db", default=argparse.SUPPRESS, metavar="URL", help=db_help)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+
+    parser = _Parser(
+        prog="op25b",
+        description="Manage op25b's subscriber database (Outbound Port 25 Blocking).",
+        formatter_class=_Formatter,
+        epilog=(
+            "example:\n"
+            "  op25b --db postgresql://op25b@dbhost/op25b subscriber list --json\n"
+            f"  {DB_ENV_VAR}=sqlite:////var/lib/op25b/op25b.db op25b db init"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"op25b {__version__}")
+    parser.add_argument("--db", default=None, metavar="URL", help=db_help)
+    parser.add_argument("--json", action="store_true", default=False, help="print JSON")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+
+    def group(name: str, help_text: str, example: str) -> argparse._SubParsersAction[_Parser]:
+        sub = groups.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=_Formatter,
+            epilog=f"example:\n  {example}",
+            parents=[common],
+        )
+        return sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def command(
+        actions: argparse._SubParsersAction[_Parser],
+        name: str,
+        handler: Callable[[PolicyService, argparse.Namespace], Any],
+        help_text: str,
+        example: str,
+    ) -> argparse.ArgumentParser:
+        cmd = actions.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=_Formatter,
+            epilog=f"example:\n  {example}",
+            parents=[common],
+        )
+        cmd.set_defaults(handler=handler)
+        return cmd
+
+    # db
+    db = group("db", "create or upgrade the database schema", "op25b db init")
+    command(
+        db,
+        "init",
+        _db_upgrade,
+        "create the schema (idempotent)",
+        "op25b --db sqlite:///op25b.db db init",
+    )
+    command(db, "upgrade", _db_upgrade, "upgrade the schema to this version", "op25b db upgrade")
+    command(db, "status", _db_status, "show the schema and policy revision", "op25b db status")
+
+    # switch
+    sw = group("switch", "register the OpenFlow switches op25b programs", "op25b switch list")
+    cmd = command(
+        sw,
+        "add",
+        _switch_add,
+        "register a switch",
+        "op25b switch add --dpid 0x1 --name edge1 --uplink 1 --uplink 2",
+    )
+    cmd.add_argument("--dpid", required=True, help="datapath id, decimal or 0x-hex")
+    cmd.add_argument("--name", required=True)
+    cmd.add_argument(
+        "--uplink",
+        action="append",
+        default=[],
+        metavar="PORT",
+        help="core-facing port, never blocked (repeatable)",
+    )
+    cmd.add_argument(
+        "--role",
+        choices=ROLES,
+        default=ROLE_EDGE,
+        help="edge: subscribers attach here; core: pass everything",
+    )
+    command(sw, "list", _switch_list, "list switches", "op25b switch list --json")
+    cmd = command(
+        sw,
+        "remove",
+        _switch_remove,
+        "forget a switch (no attachments may remain)",
+        "op25b switch remove 0x1",
+    )
+    cmd.add_argument("dpid", help="datapath id, decimal or 0x-hex")
+
+    # type
+    ty = group("type", "connection types (broadband, dialup, ...)", "op25b type list")
+    cmd = command(
+        ty,
+        "add",
+        _type_add,
+        "define a connection type",
+        "op25b type add ftth --blocked --description 'Fibre to the home'",
+    )
+    cmd.add_argument("name")
+    mode = cmd.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--blocked", dest="blocked", action="store_true", help="OP25B applies (always-on lines)"
+    )
+    mode.add_argument(
+        "--exempt", dest="blocked", action="store_false", help="OP25B does not apply (e.g. dial-up)"
+    )
+    cmd.add_argument("--description", default="")
+    command(ty, "list", _type_list, "list connection types", "op25b type list")
+
+    # subscriber
+    su = group(
+        "subscriber", "subscribers, their attachments and opt-outs", "op25b subscriber show A100"
+    )
+    cmd = command(
+        su,
+        "add",
+        _subscriber_add,
+        "add a subscriber with its attachments",
+        'op25b subscriber add --account A100 --name "Taro" --type broadband '
+        "--attach 1:3 --prefix 10.1.0.5/32 --prefix 2001:db8:100::/56",
+    )
+    cmd.add_argument("--account", required=True)
+    cmd.add_argument("--name", default="")
+    cmd.add_argument("--type", required=True, dest="type_name", metavar="TYPE")
+    _add_attach_options(cmd)
+    command(su, "list", _subscriber_list, "list subscribers", "op25b subscriber list --json")
+    cmd = command(su, "show", _subscriber_show, "show one subscriber", "op25b subscriber show A100")
+    cmd.add_argument("account")
+    cmd = command(
+        su,
+        "set-type",
+        _subscriber_set_type,
+        "change a subscriber's connection type",
+        "op25b subscriber set-type A100 dialup",
+    )
+    cmd.add_argument("account")
+    cmd.add_argument("type_name", metavar="TYPE")
+    cmd = command(
+        su,
+        "exempt",
+        _subscriber_exempt,
+        "opt a subscriber out of blocking",
+        'op25b subscriber exempt A100 --reason "own mail server" --until 2026-12-31T00:00+09:00',
+    )
+    cmd.add_argument("account")
+    cmd.add_argument("--reason", required=True)
+    cmd.add_argument(
+        "--until",
+        default=None,
+        metavar="TIME",
+        help="ISO 8601 with offset (e.g. 2026-12-31T00:00+09:00); default: no expiry",
+    )
+    cmd = command(
+        su,
+        "unexempt",
+        _subscriber_unexempt,
+        "end a subscriber's opt-out",
+        "op25b subscriber unexempt A100",
+    )
+    cmd.add_argument("account")
+    cmd = command(
+        su,
+        "remove",
+        _subscriber_remove,
+        "delete a subscriber and its attachments",
+        "op25b subscriber remove A100",
+    )
+    cmd.add_argument("account")
+    cmd = command(
+        su,
+        "attach",
+        _subscriber_attach,
+        "add attachments to a subscriber",
+        "op25b subscriber attach A100 --attach 1:4:100 --prefix 10.1.1.0/29",
+    )
+    cmd.add_argument("account")
+    _add_attach_options(cmd)
+    cmd = command(
+        su,
+        "detach",
+        _subscriber_detach,
+        "remove one attachment (id from 'show')",
+        "op25b subscriber detach A100 --id 17",
+    )
+    cmd.add_argument("account")
+    cmd.add_argument("--id", required=True, dest="attachment_id")
+
+    # mta
+    mt = group("mta", "the ISP's own mail relays (TCP/25 to them passes)", "op25b mta list")
+    cmd = command(
+        mt, "add", _mta_add, "register an MTA", "op25b mta add --name relay1 --prefix 192.0.2.25/32"
+    )
+    cmd.add_argument("--name", required=True)
+    cmd.add_argument("--prefix", required=True)
+    command(mt, "list", _mta_list, "list MTAs", "op25b mta list")
+    cmd = command(mt, "remove", _mta_remove, "forget an MTA", "op25b mta remove relay1")
+    cmd.add_argument("name")
+
+    # policy
+    po = group("policy", "inspect the compiled policy", "op25b policy show --dpid 1")
+    cmd = command(
+        po,
+        "show",
+        _policy_show,
+        "print the flow entries a switch should hold",
+        "op25b policy show --dpid 0x1 --at 2026-12-31T00:00+09:00",
+    )
+    cmd.add_argument("--dpid", required=True, help="datapath id, decimal or 0x-hex")
+    cmd.add_argument(
+        "--at",
+        default=None,
+        metavar="TIME",
+        help="compile for this time (ISO 8601 with offset); default: now",
+    )
+    return parser
+
+
+# --------------------------------------------------------------------------- handlers
+#
+# Each handler returns what to print: a view, a list of views, a string, or
+# a (human_text, json_value) pair. Output happens in _emit only.
+
+
+def _db_upgrade(_service: PolicyService, args: argparse.Namespace) -> Any:
+    revision = migrate.upgrade(args.engine)
+    return (f"database schema at revision {revision}", {"schema_revision": revision})
+
+
+def _db_status(_service: PolicyService, args: argparse.Namespace) -> Any:
+    from op25b_app.db.snapshot_loader import read_revision
+
+    current = migrate.current_revision(args.engine)
+    head = migrate.head_revision()
+    policy_revision = None
+    if current is not None:
+        with args.engine.connect() as conn:
+            policy_revision = read_revision(conn)
+    data = {"schema_revision": current, "schema_head": head, "policy_revision": policy_revision}
+    text = (
+        f"schema revision: {current or 'empty'} (this op25b: {head})\n"
+        f"policy revision: {policy_revision if policy_revision is not None else '-'}"
+    )
+    return (text, data)
+
+
+def _switch_add(service: PolicyService, args: argparse.Namespace) -> Any:
+    return service.add_switch(args.dpid, args.name, args.uplink, args.role)
+
+
+def _switch_list(service: PolicyService, _args: argparse.Namespace) -> Any:
+    return service.list_switches()
+
+
+def _switch_remove(service: PolicyService, args: argparse.Namespace) -> Any:
+    view = service.remove_switch(args.dpid)
+    return (f"removed switch {view.name} (dpid {view.dpid:#x})", view)
+
+
+def _type_add(service: PolicyService, args: argparse.Namespace) -> Any:
+    return service.add_connection_type(args.name, args.blocked, args.description)
+
+
+def _type_list(service: PolicyService, _args: argparse.Namespace) -> Any:
+    return service.list_connection_types()
+
+
+def _subscriber_add(service: PolicyService, args: argparse.Namespace) -> Any:
+    specs = _attachment_specs(args.attach)
+    return service.add_subscriber(args.account, args.name, args.type_name, specs)
+
+
+def _subscriber_list(service: PolicyService, _args: argparse.Namespace) -> Any:
+    return service.list_subscribers()
+
+
+def _subscriber_show(service: PolicyService, args: argparse.Namespace) -> Any:
+    return service.show_subscriber(args.account)
+
+
+def _subscriber_set_type(service: PolicyService, args: argparse.Namespace) -> Any:
+    return service.set_subscriber_type(args.account, args.type_name)
+
+
+def _subscriber_exempt(service: PolicyService, args: argparse.Namespace) -> Any:
+    return service.exempt_subscriber(args.account, args.reason, args.until)
+
+
+def _subscriber_unexempt(service: PolicyService, args: argparse.Namespace) -> Any:
+    return service.unexempt_subscriber(args.account)
+
+
+def _subscriber_remove(service: PolicyService, args: argparse.Namespace) -> Any:
+    view = service.remove_subscriber(args.account)
+    return (f"removed subscriber {view.account} and {len(view.attachments)} attachment(s)", view)
+
+
+def _subscriber_attach(service: PolicyService, args: argparse.Namespace) -> Any:
+    return service.add_attachments(args.account, _attachment_specs(args.attach))
+
+
+def _subscriber_detach(service: PolicyService, args: argparse.Namespace) -> Any:
+    return service.remove_attachment(args.account, args.attachment_id)
+
+
+def _mta_add(service: PolicyService, args: argparse.Namespace) -> Any:
+    return service.add_mta(args.name, args.prefix)
+
+
+def _mta_list(service: PolicyService, _args: argparse.Namespace) -> Any:
+    return service.list_mtas()
+
+
+def _mta_remove(service: PolicyService, args: argparse.Namespace) -> Any:
+    view = service.remove_mta(args.name)
+    return (f"removed MTA {view.name} ({view.prefix})", view)
+
+
+def _policy_show(_service: PolicyService, args: argparse.Namespace) -> Any:
+    # Imported here so the database commands work even if the compiler
+    # module fails to import (and so `op25b db init` stays fast).
+    from op25b_app.policy import PolicyError, compile_policy
+
+    dpid = parse_dpid(args.dpid)
+    now = parse_time(args.at, "at") if args.at else dt.datetime.now(dt.UTC)
+    snapshot = load_snapshot(args.engine)
+    try:
+        specs, next_change = compile_policy(snapshot, dpid, now)
+    except PolicyError as error:
+        raise CommandFailed(f"policy for dpid {dpid:#x}: {error}") from error
+    log.info(
+        "dpid %#x at revision %d: %d entries, next change %s",
+        dpid,
+        snapshot.revision,
+        len(specs),
+        "never" if next_change is None else next_change.isoformat(),
+    )
+    ordered = sorted(specs, key=lambda s: (s.table, -s.priority, str(s)))
+    return ("\n".join(str(s) for s in ordered), [_flow_dict(s) for s in ordered])
+
+
+def _flow_dict(spec: Any) -> dict[str, Any]:
+    return {
+        "table": spec.table,
+        "priority": spec.priority,
+        "match": {field: value for field, value in spec.match},
+        "actions": spec.actions,
+        "cookie": spec.cookie,
+        "text": str(spec),
+    }
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _emit(result: Any, as_json: bool, out: TextIO) -> None:
+    """The one place that writes command results."""
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str):
+        text, data = result
+        if as_json:
+            out.write(json.dumps(to_jsonable(data), indent=2, default=str) + "\n")
+        elif text:
+            out.write(text + "\n")
+        return
+    if as_json:
+        out.write(json.dumps(to_jsonable(result), indent=2, default=str) + "\n")
+        return
+    out.write(_human(result) + "\n")
+
+
+def _human(result: Any) -> str:
+    if isinstance(result, SubscriberView):
+        return _subscriber_detail(result)
+    items = result if isinstance(result, list) else [result]
+    if not items:
+        return "(none)"
+    first = items[0]
+    if isinstance(first, SwitchView):
+        return _table(
+            ["DPID", "NAME", "ROLE", "UPLINKS"],
+            [[f"{s.dpid:#x}", s.name, s.role, ",".join(map(str, s.uplinks)) or "-"] for s in items],
+        )
+    if isinstance(first, ConnectionTypeView):
+        return _table(
+            ["NAME", "BLOCKED", "DESCRIPTION"],
+            [[t.name, "yes" if t.blocked else "no", t.description] for t in items],
+        )
+    if isinstance(first, MtaView):
+        return _table(["NAME", "PREFIX"], [[m.name, m.prefix] for m in items])
+    if isinstance(first, SubscriberView):
+        return _table(
+            ["ACCOUNT", "TYPE", "BLOCKED", "EXEMPT", "UNTIL", "ATTACH", "NAME"],
+            [
+                [
+                    s.account,
+                    s.type,
+                    "yes" if s.blocked_now else "no",
+                    "yes" if s.exempt else "no",
+                    _when(s.exempt_until) if s.exempt else "-",
+                    str(len(s.attachments)),
+                    s.name,
+                ]
+                for s in items
+            ],
+        )
+    return "\n".join(str(i) for i in items)
+
+
+def _subscriber_detail(s: SubscriberView) -> str:
+    lines = [
+        f"account:     {s.account}",
+        f"name:        {s.name}",
+        f"type:        {s.type} ({'blocked' if s.type_blocked else 'exempt'} type)",
+        f"tcp/25:      {'BLOCKED' if s.blocked_now else 'allowed'} now",
+    ]
+    if s.exempt:
+        lines.append(f"exempt:      until {_when(s.exempt_until)}: {s.exempt_reason}")
+    lines.append(f"updated:     {_when(s.updated_at)}")
+    if s.attachments:
+        lines.append("attachments:")
+        table = _table(
+            ["ID", "SWITCH", "DPID", "PORT", "VLAN", "PREFIX"],
+            [
+                [
+                    str(a.id),
+                    a.switch,
+                    f"{a.dpid:#x}",
+                    str(a.port),
+                    "*" if a.vlan is None else str(a.vlan),
+                    a.prefix or "*",
+                ]
+                for a in s.attachments
+            ],
+        )
+        lines.extend("  " + line for line in table.splitlines())
+    else:
+        lines.append("attachments: none")
+    return "\n".join(lines)
+
+
+def _when(value: dt.datetime | None) -> str:
+    return "forever" if value is None else value.isoformat(timespec="seconds")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*r).rstrip() for r in [headers, *rows])
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if verbosity < 2:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run one ``op25b`` command; returns the exit status (see module docstring)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        err.write(f"{error}\n")
+        return EXIT_BAD_INPUT
+    _configure_logging(args.verbose)
+    url = args.db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_URL
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError) as error:
+        err.write(f"op25b: error: field 'db' value '{url}': not a usable database URL ({error})\n")
+        return EXIT_BAD_INPUT
+    try:
+        args.engine = engine
+        if args.group != "db":
+            migrate.ensure_current(engine)
+        service = PolicyService(engine)
+        result = args.handler(service, args)
+        _emit(result, bool(args.json), out)
+        return EXIT_OK
+    except ServiceError as error:
+        err.write(f"op25b: error: {error}\n")
+        return EXIT_BAD_INPUT
+    except (migrate.SchemaNotCurrent, SnapshotError, CommandFailed, AlembicError) as error:
+        err.write(f"op25b: error: {error}\n")
+        return EXIT_FAILURE
+    except SQLAlchemyError as error:
+        log.debug("database error", exc_info=True)
+        first_line = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        err.write(f"op25b: error: database {_safe_url(url)}: {first_line}\n")
+        return EXIT_FAILURE
+    finally:
+        engine.dispose()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
+if __name__ == "__main__":
+    sys.exit(main())

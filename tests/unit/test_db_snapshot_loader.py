@@ -1,0 +1,253 @@
+"""load_snapshot: correct, consistent, and strict about rows written by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+
+import netaddr
+import pytest
+import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.orm import Session
+
+from op25b_app.db.engine import read_connection
+from op25b_app.db.snapshot_loader import (
+    SnapshotError,
+    _fast_canonical_prefix,
+    _prefix_parser,
+    load_snapshot,
+    read_revision,
+)
+from op25b_app.service import AttachmentSpec, PolicyService
+from op25b_app.snapshot import ROLE_CORE, SwitchInfo
+
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+BIG_DPID = 0xFFFF_0000_0000_0001
+
+
+@pytest.fixture
+def service(db_engine: sa.Engine) -> PolicyService:
+    return _example_service(db_engine)
+
+
+def _example_service(db_engine: sa.Engine) -> PolicyService:
+    svc = PolicyService(db_engine, clock=lambda: NOW)
+    svc.add_switch(1, "edge1", uplinks=[1, 2])
+    svc.add_switch(BIG_DPID, "edge-big")
+    svc.add_switch(0x10, "core1", role=ROLE_CORE)
+    svc.add_subscriber(
+        "A100",
+        "Taro",
+        "broadband",
+        [AttachmentSpec(1, 3, None, ("10.1.0.5/32", "2001:db8:100::/56"))],
+    )
+    svc.add_subscriber("A101", "Hanako", "dialup", [AttachmentSpec(1, 4, 100)])
+    svc.add_subscriber("A102", "", "broadband", [AttachmentSpec(BIG_DPID, 7, 0, ("10.2.0.0/24",))])
+    svc.exempt_subscriber("A102", "own MTA", dt.datetime(2026, 12, 31, tzinfo=dt.UTC))
+    svc.add_mta("relay1", "192.0.2.25/32")
+    svc.add_mta("relay6", "2001:db8:25::/64")
+    return svc
+
+
+def test_snapshot_contents(db_engine: sa.Engine, service: PolicyService) -> None:
+    snapshot = load_snapshot(db_engine)
+    with db_engine.connect() as conn:
+        assert snapshot.revision == read_revision(conn)
+    assert snapshot.switches == {
+        1: SwitchInfo(1, "edge1", "edge", frozenset({1, 2})),
+        BIG_DPID: SwitchInfo(BIG_DPID, "edge-big", "edge", frozenset()),
+        0x10: SwitchInfo(0x10, "core1", "core", frozenset()),
+    }
+    edge1 = snapshot.attachments_for(1)
+    assert [(a.account, a.port, a.vlan, a.prefix) for a in edge1] == [
+        ("A100", 3, None, netaddr.IPNetwork("10.1.0.5/32")),
+        ("A100", 3, None, netaddr.IPNetwork("2001:db8:100::/56")),
+        ("A101", 4, 100, None),
+    ]
+    assert [(a.type_name, a.type_blocked, a.blocked_at(NOW)) for a in edge1] == [
+        ("broadband", True, True),
+        ("broadband", True, True),
+        ("dialup", False, False),
+    ]
+    (big,) = snapshot.attachments_for(BIG_DPID)
+    assert (big.dpid, big.vlan, big.exempt) == (BIG_DPID, 0, True)
+    assert big.exempt_until == dt.datetime(2026, 12, 31, tzinfo=dt.UTC)
+    assert big.exempt_until is not None and big.exempt_until.tzinfo == dt.UTC
+    assert not big.blocked_at(NOW)
+    assert big.blocked_at(dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    assert [(m.name, m.prefix) for m in snapshot.mtas] == [
+        ("relay1", netaddr.IPNetwork("192.0.2.25/32")),
+        ("relay6", netaddr.IPNetwork("2001:db8:25::/64")),
+    ]
+    assert snapshot.attachments_for(0x10) == ()
+
+
+def test_empty_database_gives_empty_snapshot(db_engine: sa.Engine) -> None:
+    snapshot = load_snapshot(db_engine)
+    assert (snapshot.revision, dict(snapshot.switches), snapshot.mtas) == (1, {}, ())
+
+
+def test_accepts_session_and_connection(db_engine: sa.Engine, service: PolicyService) -> None:
+    expected = load_snapshot(db_engine)
+    with Session(db_engine) as session:
+        assert load_snapshot(session) == expected
+    with db_engine.connect() as conn:
+        assert load_snapshot(conn) == expected
+
+
+def test_one_read_transaction_sees_one_state(db_engine: sa.Engine, service: PolicyService) -> None:
+    """A write committed mid-read must not leak into the snapshot (or its revision)."""
+    with read_connection(db_engine) as conn:
+        before = read_revision(conn)
+        service.add_subscriber("A200", "", "broadband", [AttachmentSpec(1, 9)])
+        snapshot = load_snapshot(conn)
+    assert snapshot.revision == before
+    assert "A200" not in {a.account for a in snapshot.attachments_for(1)}
+    assert "A200" in {a.account for a in load_snapshot(db_engine).attachments_for(1)}
+
+
+def _raw(engine: sa.Engine, sql: str) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql(sql)
+
+
+def _attachment_id(engine: sa.Engine, prefix: str) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT id FROM attachments WHERE prefix = :p"), {"p": prefix}
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("10.0.0.300/24", "not a valid IPv4/IPv6 prefix"),
+        ("garbage", "not a valid IPv4/IPv6 prefix"),
+        ("", "not a valid IPv4/IPv6 prefix"),
+        ("10.1.0.5/24", "not in canonical form (expected 10.1.0.0/24)"),
+        ("2001:DB8::/32", "not in canonical form (expected 2001:db8::/32)"),
+        ("10.0.0.0/255.255.255.0", "not in canonical form (expected 10.0.0.0/24)"),
+        ("::ffff:10.0.0.1/128", "IPv4-mapped IPv6 prefix"),
+    ],
+)
+def test_raw_sql_bad_attachment_prefix_names_row(
+    db_engine: sa.Engine, service: PolicyService, bad: str, reason: str
+) -> None:
+    row_id = _attachment_id(db_engine, "10.1.0.5/32")
+    _raw(db_engine, f"UPDATE attachments SET prefix = '{bad}' WHERE id = {row_id}")
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot(db_engine)
+    error = caught.value
+    assert (error.table, error.row_id, error.field, error.value) == (
+        "attachments",
+        row_id,
+        "prefix",
+        bad,
+    )
+    assert str(error) == (
+        f"table 'attachments' row {row_id} field 'prefix' value '{bad}': {reason}"
+    )
+
+
+def test_raw_sql_duplicate_match_is_caught(db_engine: sa.Engine, service: PolicyService) -> None:
+    """A hand-written row with a wrong match_key could duplicate a match; the loader notices."""
+    _raw(
+        db_engine,
+        "INSERT INTO attachments (subscriber_id, switch_id, port, prefix, match_key) "
+        "SELECT subscriber_id, switch_id, port, prefix, 'typo' FROM attachments "
+        "WHERE prefix = '10.1.0.5/32'",
+    )
+    with pytest.raises(SnapshotError, match=r"field 'match_key'.*same match as attachment"):
+        load_snapshot(db_engine)
+
+
+@pytest.mark.parametrize(
+    ("sql", "field"),
+    [
+        ("UPDATE mtas SET prefix = '192.0.2.256/32' WHERE name = 'relay1'", "prefix"),
+        ("UPDATE mtas SET prefix = '0.0.0.0/0' WHERE name = 'relay1'", "prefix"),
+    ],
+)
+def test_raw_sql_bad_mta(
+    db_engine: sa.Engine, service: PolicyService, sql: str, field: str
+) -> None:
+    _raw(db_engine, sql)
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot(db_engine)
+    assert (caught.value.table, caught.value.field) == ("mtas", field)
+
+
+@pytest.mark.parametrize(
+    ("sql", "field", "value"),
+    [
+        (
+            "UPDATE subscribers SET exempt_until = 'next tuesday' WHERE account = 'A100'",
+            "exempt_until",
+            "next tuesday",
+        ),
+        ("UPDATE subscribers SET exempt = 2 WHERE account = 'A100'", "exempt", 2),
+        ("UPDATE subscribers SET exempt = 'yes' WHERE account = 'A100'", "exempt", "yes"),
+    ],
+)
+def test_sqlite_untyped_values_are_caught(
+    sqlite_engine: sa.Engine, sql: str, field: str, value: object
+) -> None:
+    """SQLite stores whatever raw SQL writes; PostgreSQL's column types refuse it."""
+    db_engine = sqlite_engine
+    _example_service(db_engine)  # the same example data as the other tests
+    _raw(db_engine, sql)
+    with pytest.raises(SnapshotError) as caught:
+        load_snapshot(db_engine)
+    assert (caught.value.table, caught.value.field, caught.value.value) == (
+        "subscribers",
+        field,
+        value,
+    )
+
+
+def test_gc_state_is_restored(db_engine: sa.Engine) -> None:
+    assert gc.isenabled()
+    load_snapshot(db_engine)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_snapshot(db_engine)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@given(
+    st.one_of(
+        st.tuples(st.just(4), st.integers(0, 2**32 - 1), st.integers(0, 32)),
+        st.tuples(st.just(6), st.integers(0, 2**128 - 1), st.integers(0, 128)),
+    )
+)
+def test_fast_prefix_path_agrees_with_netaddr(case: tuple[int, int, int]) -> None:
+    """The inet_pton fast path may only ever accept what netaddr calls canonical."""
+    version, value, length = case
+    network = netaddr.IPNetwork((value, length), version).cidr
+    text = str(network)
+    fast = _fast_canonical_prefix(text)
+    if fast is not None:
+        assert fast == network and str(fast) == text
+    parse = _prefix_parser("attachments")
+    if version == 6 and network in netaddr.IPNetwork("::ffff:0:0/96"):
+        with pytest.raises(SnapshotError):
+            parse(1, text)
+    else:
+        assert parse(1, text) == network
+        assert str(parse(1, text)) == text
+    if network.prefixlen < (32 if version == 4 else 128):
+        # The same prefix with host bits set, or upper-case, is rejected.
+        with_host = f"{netaddr.IPAddress(network.last, version)}/{network.prefixlen}"
+        if with_host != text:
+            with pytest.raises(SnapshotError):
+                parse(1, with_host)
+    if text.upper() != text:
+        with pytest.raises(SnapshotError):
+            parse(1, text.upper())
