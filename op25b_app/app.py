@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 from typing import Any
 
 from eventlet import tpool
@@ -56,6 +57,12 @@ OPTS = [
     cfg.FloatOpt("reconcile-interval", default=60.0, min=0.0,
                  help="Seconds between read-backs of every switch's op25b entries "
                       "(drift repair). 0 disables periodic reconciliation."),
+    cfg.StrOpt("controller-id", default="",
+               help="Name this controller writes its status under in the database "
+                    "(default: HOSTNAME:OFP_PORT, stable across restarts)."),
+    cfg.FloatOpt("status-interval", default=5.0, min=0.5,
+                 help="Seconds between status heartbeats written to the database "
+                      "(switch state changes are written at once)."),
     cfg.FloatOpt("barrier-timeout", default=30.0, min=1.0,
                  help="Seconds to wait for a switch to confirm an update."),
 ]
@@ -72,8 +79,12 @@ def options_from_conf() -> tuple[PolicyOptions, EnforcerOptions]:
         max_entries=c.max_entries,
         ipv6_entry_weight=c.ipv6_entry_weight,
     )
+    port = CONF.ofp_tcp_listen_port or 6653
+    controller_id = c.controller_id or f"{socket.gethostname()}:{port}"
     enforcer = EnforcerOptions(
         db_url=c.db,
+        controller_id=controller_id,
+        status_interval=c.status_interval,
         poll_interval=c.poll_interval,
         reconcile_interval=c.reconcile_interval,
         barrier_timeout=c.barrier_timeout,

@@ -195,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     command(db, "upgrade", _db_upgrade, "upgrade the schema to this version", "op25b db upgrade")
     command(db, "status", _db_status, "show the schema and policy revision", "op25b db status")
 
+    # status (written by the controller into the database)
+    st = groups.add_parser(
+        "status",
+        help="what each controller reports about each switch",
+        description="Connected switches, revision applied vs the database's, entries, last "
+        "error, as the controllers wrote them into the database.",
+        formatter_class=_Formatter,
+        epilog="example:\n  op25b status --json",
+        parents=[common],
+    )
+    st.set_defaults(handler=_status)
+
     # switch
     sw = group("switch", "register the OpenFlow switches op25b programs", "op25b switch list")
     cmd = command(
@@ -383,6 +395,31 @@ def _db_status(_service: PolicyService, args: argparse.Namespace) -> Any:
         f"policy revision: {policy_revision if policy_revision is not None else '-'}"
     )
     return (text, data)
+
+
+def _status(_service: PolicyService, args: argparse.Namespace) -> Any:
+    from op25b_app.db.status import read_status
+
+    data = read_status(args.engine)
+    current = data["policy_revision"]
+    lines = [f"policy revision in database: {current}"]
+    for c in data["controllers"]:
+        bad = f", REJECTED revision {c['bad_revision']}: {c['bad_reason']}" \
+            if c["bad_revision"] is not None else ""
+        lines.append(f"controller {c['controller_id']} (pid {c['pid']}): revision "
+                     f"{c['revision_loaded']} loaded, heartbeat {_when(c['heartbeat_at'])}{bad}")
+    if data["switches"]:
+        lines.append(_table(
+            ["DPID", "NAME", "CONTROLLER", "CONNECTED", "SINCE", "REVISION", "ENTRIES", "ERROR"],
+            [[f"{s['dpid']:#x}", s["name"] or "(unregistered)", s["controller_id"],
+              "yes" if s["connected"] else "no",
+              _when(s["connected_since"]) if s["connected_since"] else "-",
+              "-" if s["revision_applied"] is None else str(s["revision_applied"]),
+              str(s["entries"]), s["last_error"] or "-"] for s in data["switches"]],
+        ))
+    else:
+        lines.append("no switch has been reported by a controller")
+    return ("\n".join(lines), data)
 
 
 def _switch_add(service: PolicyService, args: argparse.Namespace) -> Any:

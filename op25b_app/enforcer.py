@@ -43,6 +43,8 @@ class EnforcerOptions:
     """Operational knobs (see the ``--op25b-*`` options for their meaning)."""
 
     db_url: str = "sqlite:///op25b.db"
+    controller_id: str = "op25b"
+    status_interval: float = 5.0
     poll_interval: float = 1.0
     reconcile_interval: float = 60.0
     barrier_timeout: float = 30.0
@@ -52,7 +54,7 @@ class SnapshotSource(Protocol):
     """Where policy snapshots come from (the database, or a test double)."""
 
     def revision(self) -> int: ...
-    def load(self) -> PolicySnapshot: ...
+    def load(self, dpids: frozenset[int] | None = None) -> PolicySnapshot: ...
 
 
 class DatabaseSource:
@@ -78,10 +80,23 @@ class DatabaseSource:
         with self.engine.connect() as conn:
             return read_revision(conn)
 
-    def load(self) -> PolicySnapshot:
+    def load(self, dpids: frozenset[int] | None = None) -> PolicySnapshot:
         from op25b_app.db.snapshot_loader import load_snapshot
 
-        return load_snapshot(self.engine)
+        return load_snapshot(self.engine, dpids)
+
+    def write_status(self, controller_id: str, started_at: dt.datetime, now: dt.datetime,
+                     revision: int | None, bad: tuple[int, str] | None,
+                     rows: list[Any]) -> None:
+        """Heartbeat plus the switch rows that changed since the last write."""
+        import os
+
+        from op25b_app.db import status
+
+        status.write_controller(self.engine, controller_id, os.getpid(), started_at, now,
+                                revision, bad)
+        if rows:
+            status.write_switches(self.engine, controller_id, rows, now)
 
     def wait_for_change(self, timeout: float) -> bool:
         """Block (on a native thread) until a NOTIFY arrives or ``timeout`` passes."""
@@ -164,6 +179,10 @@ class Enforcer:
         self._snapshot_ready = runtime.Event()
         self._running = False
         self._threads: list[Any] = []
+        self.started_at = runtime.now()
+        self._status_written: dict[int, Any] = {}
+        self._status_gone: dict[int, Any] = {}
+        self._status_at = 0.0
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> None:
@@ -185,16 +204,20 @@ class Enforcer:
         return self._source
 
     # -- database --------------------------------------------------------
-    def refresh(self) -> bool:
-        """Load a new snapshot if the revision moved; True if a new one is in use."""
+    def refresh(self, force: bool = False) -> bool:
+        """Load a new snapshot if the revision moved; True if a new one is in use.
+
+        Only the connected switches' attachments are read; ``force`` reloads
+        at the same revision (a switch connected that the snapshot lacks).
+        """
         source = self.runtime.run_blocking(self._get_source)
         revision = self.runtime.run_blocking(source.revision)
-        if self.snapshot is not None and revision == self.snapshot.revision:
+        if not force and self.snapshot is not None and revision == self.snapshot.revision:
             return False
-        if self.bad_revision is not None and self.bad_revision[0] == revision:
+        if not force and self.bad_revision is not None and self.bad_revision[0] == revision:
             return False
         try:
-            snap = self.runtime.run_blocking(source.load)
+            snap = self.runtime.run_blocking(source.load, frozenset(self.sessions))
         except Exception as exc:  # noqa: BLE001 - any bad data keeps the last good policy
             self.bad_revision = (revision, str(exc))
             LOG.error(
@@ -226,6 +249,7 @@ class Enforcer:
                                  session.next_change.isoformat())
                         session.next_change = None
                         self.request_sync(session)
+                self.report_status()
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the loop must survive a database outage
                 failures += 1
@@ -235,6 +259,41 @@ class Enforcer:
                 else:
                     LOG.warning("policy poll failed again (%d): %s", failures, exc)
             self._wait_for_change()
+
+    def _switch_row(self, session: SwitchSession, connected: bool = True) -> Any:
+        from op25b_app.db.status import SwitchRow
+
+        return SwitchRow(
+            dpid=session.dpid,
+            connected=connected,
+            connected_since=session.connected_at if connected else None,
+            revision_applied=session.applied_revision,
+            entries=len(session.installed) if session.installed is not None else 0,
+            last_error=session.last_error,
+        )
+
+    def report_status(self, force: bool = False) -> None:
+        """Write changed switch rows at once, and a heartbeat every status_interval."""
+        source = self._source
+        if not isinstance(source, DatabaseSource):
+            return
+        rows = []
+        for dpid, session in list(self.sessions.items()):
+            row = self._switch_row(session)
+            if self._status_written.get(dpid) != row:
+                rows.append(row)
+        rows.extend(self._status_gone.values())
+        due = time.monotonic() - self._status_at >= self.options.status_interval
+        if not rows and not due and not force:
+            return
+        revision = self.snapshot.revision if self.snapshot else None
+        self.runtime.run_blocking(source.write_status, self.options.controller_id,
+                                  self.started_at, self.runtime.now(), revision,
+                                  self.bad_revision, rows)
+        for row in rows:
+            self._status_written[row.dpid] = row
+            self._status_gone.pop(row.dpid, None)
+        self._status_at = time.monotonic()
 
     def _wait_for_change(self) -> None:
         source = self._source
@@ -261,6 +320,8 @@ class Enforcer:
         if session is not None and session.datapath is datapath:
             LOG.warning("switch %016x disconnected", dpid)
             del self.sessions[dpid]
+            if isinstance(self._source, DatabaseSource):
+                self._status_gone[dpid] = self._switch_row(session, connected=False)
             for pending in session.pending.values():
                 pending.event.set()
 
@@ -324,8 +385,13 @@ class Enforcer:
         if self.snapshot is None:
             self._snapshot_ready.wait()
         snap = self.snapshot
+        if snap is not None and not snap.covers(session.dpid):
+            self.refresh(force=True)
+            snap = self.snapshot
         if snap is None or self.sessions.get(session.dpid) is not session:
             return
+        if not snap.covers(session.dpid):
+            raise UpdateFailed(f"switch {session.dpid:016x}: no usable snapshot covers it")
         started = time.monotonic()
         try:
             desired, next_change = self.runtime.run_blocking(

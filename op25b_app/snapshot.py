@@ -78,6 +78,12 @@ class PolicySnapshot:
     switches: Mapping[int, SwitchInfo]
     attachments: Mapping[int, tuple[AttachmentRule, ...]]  # keyed by dpid
     mtas: tuple[MtaRule, ...]
+    #: The dpids whose attachments were read (None = all switches).
+    scope: frozenset[int] | None = None
+
+    def covers(self, dpid: int) -> bool:
+        """Whether this snapshot holds ``dpid``'s attachments."""
+        return self.scope is None or dpid in self.scope
 
     def attachments_for(self, dpid: int) -> tuple[AttachmentRule, ...]:
         return tuple(self.attachments.get(dpid, ()))

@@ -303,3 +303,32 @@ class PolicyRevision(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     revision: Mapped[int] = mapped_column(sa.BigInteger)
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), server_default=sa.func.now())
+
+
+class ControllerStatus(Base):
+    """One controller instance's heartbeat and the revision it has loaded."""
+
+    __tablename__ = "controller_status"
+
+    controller_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    pid: Mapped[int] = mapped_column(sa.Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revision_loaded: Mapped[int | None] = mapped_column(sa.BigInteger)
+    bad_revision: Mapped[int | None] = mapped_column(sa.BigInteger)
+    bad_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class SwitchStatus(Base):
+    """What one controller last knew about one switch (written by the controller)."""
+
+    __tablename__ = "switch_status"
+
+    controller_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    dpid: Mapped[int] = mapped_column(Dpid(), primary_key=True)
+    connected: Mapped[bool] = mapped_column(sa.Boolean)
+    connected_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revision_applied: Mapped[int | None] = mapped_column(sa.BigInteger)
+    entries: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

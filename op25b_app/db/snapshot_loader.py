@@ -21,7 +21,7 @@ import gc
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Collection, Callable, Iterator
 from typing import Any
 
 import netaddr
@@ -81,15 +81,22 @@ def read_revision(conn: Connection | Session) -> int:
     return int(revision)
 
 
-def load_snapshot(source: Engine | Connection | Session) -> PolicySnapshot:
+def load_snapshot(
+    source: Engine | Connection | Session, dpids: Collection[int] | None = None
+) -> PolicySnapshot:
     """Read every policy table in one read transaction into a ``PolicySnapshot``.
 
     ``source`` may be an engine (a read transaction is opened and closed
     here), or a connection/session whose current transaction is used as is.
+    ``dpids`` limits the attachments read to those switches (the controller
+    reads only the switches connected to it, so a change costs time in
+    proportion to *its* subscribers, not the whole database's); the
+    snapshot's ``scope`` records the limit.
     """
     started = time.perf_counter()
+    scope = None if dpids is None else frozenset(dpids)
     with _gc_paused():
-        snapshot = _load_from(source)
+        snapshot = _load_from(source, scope)
     log.debug(
         "snapshot at revision %d loaded in %.3f s (%d attachments)",
         snapshot.revision,
@@ -117,28 +124,35 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load_from(source: Engine | Connection | Session) -> PolicySnapshot:
+def _load_from(
+    source: Engine | Connection | Session, scope: frozenset[int] | None
+) -> PolicySnapshot:
     if isinstance(source, Engine):
         with read_connection(source) as conn:
-            snapshot = _load(conn)
+            snapshot = _load(conn, scope)
     elif isinstance(source, Session):
-        snapshot = _load(source.connection())
+        snapshot = _load(source.connection(), scope)
     else:
         if source.in_transaction():
-            snapshot = _load(source)
+            snapshot = _load(source, scope)
         else:
             with source.begin():
-                snapshot = _load(source)
+                snapshot = _load(source, scope)
     return snapshot
 
 
-def _load(conn: Connection) -> PolicySnapshot:
+def _load(conn: Connection, scope: frozenset[int] | None) -> PolicySnapshot:
     revision = read_revision(conn)
     switch_dpids, switches = _load_switches(conn)
     types = _load_types(conn)
-    attachments = _load_attachments(conn, switch_dpids, types)
+    wanted = None
+    if scope is not None:
+        wanted = [row_id for row_id, dpid in switch_dpids.items() if dpid in scope]
+    attachments = _load_attachments(conn, switch_dpids, types, wanted)
     mtas = _load_mtas(conn)
-    return PolicySnapshot(revision=revision, switches=switches, attachments=attachments, mtas=mtas)
+    return PolicySnapshot(
+        revision=revision, switches=switches, attachments=attachments, mtas=mtas, scope=scope
+    )
 
 
 def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -189,9 +203,12 @@ def _load_attachments(
     conn: Connection,
     dpid_by_switch_id: dict[int, int],
     types: dict[int, tuple[str, bool]],
+    switch_ids: list[int] | None = None,
 ) -> dict[int, tuple[AttachmentRule, ...]]:
     at = Attachment.__table__
     su = Subscriber.__table__
+    if switch_ids is not None and not switch_ids:
+        return {}
     query = (
         sa.select(
             at.c.id,
@@ -208,6 +225,8 @@ def _load_attachments(
         .select_from(at.join(su, at.c.subscriber_id == su.c.id))
         .order_by(at.c.id)
     )
+    if switch_ids is not None:
+        query = query.where(at.c.switch_id.in_(switch_ids))
     parse_prefix = _prefix_parser("attachments")
     # Subscriber-level facts are validated once per subscriber, not per attachment.
     subscriber_cache: dict[int, tuple[str, str, bool, bool, dt.datetime | None]] = {}

@@ -89,3 +89,18 @@ def test_no_openflow_error_was_received(example_lab):
     assert "rejected" not in log and "OFPET_" not in log
     assert f"switch {EDGE_DPID:016x}: policy revision" in log
 
+
+
+def test_status_in_the_database_shows_both_switches_in_sync(example_lab):
+    def in_sync():
+        data = json.loads(scenario.op25b(example_lab.db_url, "status", "--json").stdout)
+        rows = {s["dpid"]: s for s in data["switches"]}
+        ok = all(rows.get(d, {}).get("in_sync") for d in (EDGE_DPID, 2))
+        return data if ok else None
+
+    data = labkit.wait_for(in_sync, 30, what="status rows for both switches")
+    edge = next(s for s in data["switches"] if s["dpid"] == EDGE_DPID)
+    assert edge["name"] == EDGE_SWITCH and edge["connected"]
+    assert edge["revision_applied"] == data["policy_revision"]
+    assert edge["entries"] == len([f for f in _edge_flows() if constants.is_op25b_cookie(f.cookie)])
+    assert data["controllers"][0]["revision_loaded"] == data["policy_revision"]

@@ -71,7 +71,7 @@ class FakeSource:
     def revision(self) -> int:
         return self.snap.revision
 
-    def load(self) -> PolicySnapshot:
+    def load(self, dpids=None) -> PolicySnapshot:
         if self.fail:
             raise self.fail
         return self.snap

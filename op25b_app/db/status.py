@@ -1,0 +1,91 @@
+"""The controller's state, written back into the database for every reader.
+
+The CLI (``op25b status``), a REST API or a dashboard read switch state here
+instead of asking the controller, so they keep working while it restarts and
+see the same truth as a second controller would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from op25b_app.db.models import ControllerStatus, Switch, SwitchStatus
+from op25b_app.db.snapshot_loader import read_revision
+
+
+@dataclasses.dataclass(frozen=True)
+class SwitchRow:
+    """One switch as a controller reports it."""
+
+    dpid: int
+    connected: bool
+    connected_since: dt.datetime | None
+    revision_applied: int | None
+    entries: int
+    last_error: str | None
+
+
+def _upsert(engine: Engine, table: sa.Table, row: dict[str, Any], keys: list[str]) -> Any:
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**row)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}
+    )
+
+
+def write_controller(engine: Engine, controller_id: str, pid: int, started_at: dt.datetime,
+                     now: dt.datetime, revision_loaded: int | None,
+                     bad: tuple[int, str] | None) -> None:
+    """Heartbeat: this controller is alive and has loaded ``revision_loaded``."""
+    row = {
+        "controller_id": controller_id, "pid": pid, "started_at": started_at,
+        "heartbeat_at": now, "revision_loaded": revision_loaded,
+        "bad_revision": bad[0] if bad else None, "bad_reason": bad[1] if bad else None,
+    }
+    with engine.begin() as conn:
+        conn.execute(_upsert(engine, ControllerStatus.__table__, row, ["controller_id"]))
+
+
+def write_switches(engine: Engine, controller_id: str, rows: list[SwitchRow],
+                   now: dt.datetime) -> None:
+    """Record the state of the switches in ``rows`` (one transaction)."""
+    with engine.begin() as conn:
+        for r in rows:
+            row = {"controller_id": controller_id, "dpid": r.dpid, "connected": r.connected,
+                   "connected_since": r.connected_since, "revision_applied": r.revision_applied,
+                   "entries": r.entries, "last_error": r.last_error, "updated_at": now}
+            conn.execute(_upsert(engine, SwitchStatus.__table__, row, ["controller_id", "dpid"]))
+
+
+def read_status(engine: Engine) -> dict[str, Any]:
+    """Everything ``op25b status`` shows: policy revision, controllers, switches."""
+    cs, ss = ControllerStatus.__table__, SwitchStatus.__table__
+    with engine.connect() as conn:
+        revision = read_revision(conn)
+        controllers = conn.execute(sa.select(cs).order_by(cs.c.controller_id)).mappings().all()
+        names = {row.dpid: row.name for row in conn.execute(sa.select(Switch.dpid, Switch.name))}
+        switches = conn.execute(
+            sa.select(ss).order_by(ss.c.dpid, ss.c.controller_id)).mappings().all()
+    return {
+        "policy_revision": revision,
+        "controllers": [dict(c) for c in controllers],
+        "switches": [
+            {"dpid": s["dpid"], "name": names.get(s["dpid"]),
+             "controller_id": s["controller_id"], "connected": s["connected"],
+             "connected_since": s["connected_since"],
+             "revision_applied": s["revision_applied"],
+             "in_sync": bool(s["connected"] and s["revision_applied"] is not None
+                             and s["last_error"] is None),
+             "entries": s["entries"], "last_error": s["last_error"],
+             "updated_at": s["updated_at"]}
+            for s in switches
+        ],
+    }
