@@ -27,6 +27,21 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _import_before_monkey_patching() -> None:
+    """Import the PostgreSQL driver before Ryu's manager monkey-patches the stdlib.
+
+    psycopg subscripts ``queue.Queue`` at import time; after eventlet's
+    patching that name is eventlet's green Queue, which is not subscriptable,
+    and the import fails inside the controller. Imported first, psycopg keeps
+    the real classes (its blocking calls run on native threads anyway).
+    """
+    try:
+        import psycopg  # noqa: F401
+        import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
+    except ImportError:  # PostgreSQL support is optional at run time
+        LOG.debug("psycopg not importable; PostgreSQL URLs will not work")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -37,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # Importing the app registers its options before Ryu parses the command line.
     import op25b_app.app  # noqa: F401
+
+    _import_before_monkey_patching()
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if APP_MODULE not in args:

@@ -112,6 +112,7 @@ def populate(engine: sa.Engine, subscribers: int, switches: int = 20, seed: int 
         conn.execute(sa.insert(Subscriber.__table__), subs)
         for start in range(0, len(unique), 50_000):
             conn.execute(sa.insert(Attachment.__table__), unique[start:start + 50_000])
+        _fix_sequences(conn)
     return {"subscribers": subscribers, "attachments": len(unique), "switches": switches}
 
 
@@ -151,3 +152,14 @@ def populate_single_switch(engine: sa.Engine, dpid: int, entries: int, seed: int
                          "match_key": make_match_key(dpid, port, None, prefix)})
         for start in range(0, len(rows), 50_000):
             conn.execute(sa.insert(Attachment.__table__), rows[start:start + 50_000])
+        _fix_sequences(conn)
+
+
+def _fix_sequences(conn: sa.Connection) -> None:
+    """Explicit ids bypass PostgreSQL's sequences; move them past the new rows."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in ("subscribers", "attachments", "switches"):
+        conn.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT COALESCE(MAX(id), 1) FROM {table}))")
