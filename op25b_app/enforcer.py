@@ -296,11 +296,17 @@ class Enforcer:
         self._status_at = time.monotonic()
 
     def _wait_for_change(self) -> None:
+        """Sleep until the next poll, a NOTIFY, or the next time-driven change."""
+        timeout = self.options.poll_interval
+        changes = [s.next_change for s in self.sessions.values() if s.next_change is not None]
+        if changes:
+            until = (min(changes) - self.runtime.now()).total_seconds()
+            timeout = max(0.0, min(timeout, until))
         source = self._source
-        if isinstance(source, DatabaseSource) and source.can_listen:
-            self.runtime.run_blocking(source.wait_for_change, self.options.poll_interval)
+        if isinstance(source, DatabaseSource) and source.can_listen and timeout > 0:
+            self.runtime.run_blocking(source.wait_for_change, timeout)
         else:
-            self.runtime.sleep(self.options.poll_interval)
+            self.runtime.sleep(timeout)
 
     def _reconcile_loop(self) -> None:
         while self._running:
@@ -380,6 +386,10 @@ class Enforcer:
                     break
         finally:
             session.busy = False
+        try:
+            self.report_status()
+        except Exception as exc:  # noqa: BLE001 - status is best effort; enforcement is not
+            LOG.warning("could not write status: %s", exc)
 
     def _sync_once(self, session: SwitchSession) -> None:
         if self.snapshot is None:

@@ -309,3 +309,18 @@ def test_controller_stays_responsive_through_a_100k_row_change(live):
         r"disconnect|inactivity probe|connection closed|Connection reset", line)]
     assert not problems, "\n".join(problems[:5])
     assert "disconnected" not in live.controller.log()[controller_log_offset:]
+
+
+def test_opt_out_expires_by_itself(live):
+    """An opt-out with an expiry ends at that time with nobody writing anything."""
+    import datetime as dt
+
+    lab = live.lab
+    until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=8)
+    op(live, "subscriber", "exempt", "BB-0001", "--reason", "lab: short opt-out",
+       "--until", until.isoformat(timespec="seconds"))
+    until_tcp(lab, "bb1", ext(), 25, labkit.CONNECTED)
+    labkit.wait_for(lambda: dt.datetime.now(dt.timezone.utc) > until, 30, what="expiry")
+    until_tcp(lab, "bb1", ext(), 25, labkit.TIMEOUT)
+    until_tcp(lab, "bb1", ext(6), 25, labkit.TIMEOUT)
+    assert "policy changes by time" in live.controller.log()
