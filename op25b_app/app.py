@@ -20,6 +20,7 @@ from eventlet import tpool
 
 from op25b_app import ofmsg
 from op25b_app.enforcer import Enforcer, EnforcerOptions
+from op25b_app.metrics import Metrics
 from op25b_app.ryu_compat import (
     CONF,
     CONFIG_DISPATCHER,
@@ -63,6 +64,16 @@ OPTS = [
     cfg.FloatOpt("status-interval", default=5.0, min=0.5,
                  help="Seconds between status heartbeats written to the database "
                       "(switch state changes are written at once)."),
+    cfg.FloatOpt("stats-interval", default=10.0, min=0.0,
+                 help="Seconds between reads of the blocked-attempt counters "
+                      "(flow statistics of the counted entries). 0 disables."),
+    cfg.IntOpt("counter-retention-days", default=62, min=1,
+               help="Days of hourly blocked-attempt aggregates kept in the database."),
+    cfg.StrOpt("metrics-listen", default="127.0.0.1:9325",
+               help="HOST:PORT of the Prometheus /metrics endpoint; empty disables it."),
+    cfg.IntOpt("metrics-subscriber-limit", default=100, min=0,
+               help="At most this many accounts get their own metrics label; the rest "
+                    "are summed under account=\"_other\" (bounded cardinality)."),
     cfg.FloatOpt("barrier-timeout", default=30.0, min=1.0,
                  help="Seconds to wait for a switch to confirm an update."),
 ]
@@ -88,6 +99,8 @@ def options_from_conf() -> tuple[PolicyOptions, EnforcerOptions]:
         poll_interval=c.poll_interval,
         reconcile_interval=c.reconcile_interval,
         barrier_timeout=c.barrier_timeout,
+        stats_interval=c.stats_interval,
+        counter_retention=dt.timedelta(days=c.counter_retention_days),
     )
     return policy, enforcer
 
@@ -118,10 +131,26 @@ class Op25bApp(RyuApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         policy_opts, enforcer_opts = options_from_conf()
-        self.enforcer = Enforcer(policy_opts, enforcer_opts, RyuRuntime())
+        self.metrics = Metrics(CONF.op25b.metrics_subscriber_limit)
+        self.enforcer = Enforcer(policy_opts, enforcer_opts, RyuRuntime(), metrics=self.metrics)
+
+    def _serve_metrics(self) -> None:
+        listen = CONF.op25b.metrics_listen
+        if not listen:
+            return
+        host, _, port = listen.rpartition(":")
+        try:
+            server = hub.WSGIServer((host.strip("[]") or "127.0.0.1", int(port)),
+                                    self.metrics.wsgi_app())
+        except (OSError, ValueError) as exc:
+            LOG.error("metrics endpoint %s not started: %s", listen, exc)
+            return
+        hub.spawn(server.serve_forever)
+        LOG.info("metrics on http://%s/metrics", listen)
 
     def start(self) -> Any:
         thread = super().start()
+        self._serve_metrics()
         self.enforcer.start()
         return thread
 

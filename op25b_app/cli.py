@@ -12,11 +12,15 @@ command (database unreachable or not upgraded, malformed stored data).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import datetime as dt
+import io
 import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
@@ -35,19 +39,30 @@ from op25b_app.service import (
     ServiceError,
     SubscriberView,
     SwitchView,
+    ValidationError,
     parse_attach_point,
     parse_dpid,
     parse_time,
+    parse_zone,
     to_jsonable,
 )
 from op25b_app.snapshot import ROLE_EDGE, ROLES
+from op25b_app.csvio import COLUMNS as CSV_COLUMNS
+from op25b_app.csvio import read_file, read_records, write_records
+from op25b_app.subscriber_import import ImportRejected, ImportResult
 
 log = logging.getLogger(__name__)
 
 DB_ENV_VAR = "OP25B_DB"
+TZ_ENV_VAR = "OP25B_TZ"
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+
+#: The zone times are shown in (``--tz``/$OP25B_TZ); None shows them in UTC.
+_DISPLAY_ZONE: contextvars.ContextVar[dt.tzinfo | None] = contextvars.ContextVar(
+    "op25b_display_zone", default=None
+)
 
 
 class UsageError(Exception):
@@ -132,11 +147,16 @@ def _add_attach_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The full ``op25b`` argument parser (exposed for tests and docs)."""
     db_help = f"database URL (default: ${DB_ENV_VAR}, else {DEFAULT_DB_URL})"
+    tz_help = (
+        f"time zone for times given without an offset and for output, e.g. Asia/Tokyo "
+        f"(default: ${TZ_ENV_VAR}, else none: offsets required, output in UTC)"
+    )
     # Accept --db/--json after the subcommand too; SUPPRESS keeps a value
     # given before the subcommand from being overwritten by a default.
     common = _Parser(add_help=False)
     common.add_argument("--db", default=argparse.SUPPRESS, metavar="URL", help=db_help)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    common.add_argument("--tz", default=argparse.SUPPRESS, metavar="ZONE", help=tz_help)
 
     parser = _Parser(
         prog="op25b",
@@ -151,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"op25b {__version__}")
     parser.add_argument("--db", default=None, metavar="URL", help=db_help)
     parser.add_argument("--json", action="store_true", default=False, help="print JSON")
+    parser.add_argument("--tz", default=None, metavar="ZONE", help=tz_help)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
 
@@ -206,6 +227,29 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     st.set_defaults(handler=_status)
+
+    # audit trail
+    au = groups.add_parser(
+        "audit",
+        help="who changed what, when (newest first)",
+        description="Every change made through op25b (CLI, REST API, import) with who made "
+        "it, when and the state before and after; policy revisions no entry accounts for "
+        "are shown as 'direct SQL (revision X→Y)'.",
+        formatter_class=_Formatter,
+        epilog="example:\n  op25b --tz Asia/Tokyo audit --account A100 --since 7d",
+        parents=[common],
+    )
+    au.add_argument("--account", default=None, help="only changes of this subscriber account")
+    au.add_argument(
+        "--since",
+        default=None,
+        metavar="TIME",
+        help="only changes at or after TIME (ISO 8601, or a span back from now: 30m, 12h, 7d)",
+    )
+    au.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="show at most N entries (0: all)"
+    )
+    au.set_defaults(handler=_audit)
 
     # switch
     sw = group("switch", "register the OpenFlow switches op25b programs", "op25b switch list")
@@ -338,6 +382,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("account")
     cmd.add_argument("--id", required=True, dest="attachment_id")
+    cmd = command(
+        su,
+        "import",
+        _subscriber_import,
+        "add or update subscribers from a CSV file, all or nothing",
+        "op25b --tz Asia/Tokyo subscriber import subscribers.csv --dry-run",
+    )
+    cmd.add_argument("file", metavar="FILE.csv", help="CSV file ('-' for standard input)")
+    cmd.add_argument(
+        "--dry-run", action="store_true", help="check everything, report the changes, write nothing"
+    )
+    cmd.epilog = (
+        f"columns: {','.join(CSV_COLUMNS)}\n"
+        "  one line per attachment point; prefixes space-separated; empty vlan/prefixes = any;\n"
+        "  exempt true/false; exempt_until ISO 8601 with offset, or in --tz.\n"
+        "  Accounts in the file get exactly the file's data; other accounts are untouched.\n"
+        f"{cmd.epilog}"
+    )
+    cmd = command(
+        su,
+        "export",
+        _subscriber_export,
+        "write every subscriber as CSV (the import format)",
+        "op25b subscriber export --output subscribers.csv",
+    )
+    cmd.add_argument("--output", default=None, metavar="FILE", help="write here (default: stdout)")
 
     # mta
     mt = group("mta", "the ISP's own mail relays (TCP/25 to them passes)", "op25b mta list")
@@ -349,6 +419,40 @@ def build_parser() -> argparse.ArgumentParser:
     command(mt, "list", _mta_list, "list MTAs", "op25b mta list")
     cmd = command(mt, "remove", _mta_remove, "forget an MTA", "op25b mta remove relay1")
     cmd.add_argument("name")
+
+    # enforcement (monitor mode, the announced start date)
+    en = group("enforcement", "monitor before enforcing, and the enforcement start time",
+               "op25b enforcement show")
+    command(en, "show", _enforcement_show, "show the global and per-switch settings",
+            "op25b enforcement show --json")
+    cmd = command(
+        en, "set", _enforcement_set,
+        "set the mode (monitor: TCP/25 passes but is counted), optionally with a start time",
+        "op25b enforcement set --mode monitor --at 2007-12-12T00:00+09:00",
+    )
+    cmd.add_argument("--mode", choices=["enforce", "monitor", "inherit"], default=None,
+                     help="inherit: a switch follows the global setting again")
+    cmd.add_argument("--at", default=None, metavar="TIME",
+                     help="enforce from this time on (monitor until then)")
+    cmd.add_argument("--no-at", action="store_true", help="remove the start time")
+    cmd.add_argument("--dpid", default=None, help="one switch instead of the global setting")
+
+    # reports for the abuse desk
+    rp = group("report", "who sends TCP/25 to non-MTA destinations",
+               "op25b report suspects --window 1h --threshold 100")
+    cmd = command(rp, "affected", _report_affected,
+                  "subscribers counted while monitored: the list to notify before enforcement",
+                  "op25b report affected --since 2007-11-01T00:00+09:00 --csv")
+    cmd.add_argument("--since", default=None, metavar="TIME",
+                     help="from this time (default: 30 days ago)")
+    cmd.add_argument("--csv", action="store_true", help="CSV output")
+    cmd = command(rp, "suspects", _report_suspects,
+                  "subscribers whose blocked attempts exceed a threshold: likely infected",
+                  "op25b report suspects --window 1h --threshold 100")
+    cmd.add_argument("--window", default="1h", help="e.g. 30m, 1h, 2d (rounded to hours)")
+    cmd.add_argument("--threshold", type=int, default=100,
+                     help="more blocked packets than this in the window")
+    cmd.add_argument("--csv", action="store_true", help="CSV output")
 
     # policy
     po = group("policy", "inspect the compiled policy", "op25b policy show --dpid 1")
@@ -366,6 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="compile for this time (ISO 8601 with offset); default: now",
     )
+
+    # api: the REST API process; parsing and handler live in op25b_app.api.command
+    from op25b_app.api.command import add_api_command
+
+    add_api_command(groups, common)
     return parser
 
 
@@ -481,6 +590,91 @@ def _subscriber_detach(service: PolicyService, args: argparse.Namespace) -> Any:
     return service.remove_attachment(args.account, args.attachment_id)
 
 
+def _subscriber_import(service: PolicyService, args: argparse.Namespace) -> Any:
+    source = "<stdin>" if args.file == "-" else args.file
+    try:
+        if args.file == "-":
+            records, problems = read_records(sys.stdin)
+        else:
+            records, problems = read_file(args.file)
+    except OSError as error:
+        raise ValidationError("file", args.file, error.strerror or str(error)) from None
+    progress = _ProgressLine(args.err, f"import {source}")
+    try:
+        result = service.import_subscribers(
+            records,
+            dry_run=args.dry_run,
+            source=source,
+            prior_problems=problems,
+            progress=progress,
+        )
+    except ImportRejected as error:
+        error.source = source
+        raise
+    finally:
+        progress.close()
+    return (_import_text(source, result), result)
+
+
+def _import_text(source: str, r: ImportResult) -> str:
+    counts = (
+        f"{r.added} added, {r.updated} updated, {r.unchanged} unchanged "
+        f"({r.rows} line(s), {r.accounts} account(s); "
+        f"attachments +{r.attachments_added} -{r.attachments_removed})"
+    )
+    if r.dry_run:
+        return f"dry run of {source}, nothing written: {counts}"
+    return f"imported {source}: {counts}; policy revision {r.revision}"
+
+
+def _subscriber_export(service: PolicyService, args: argparse.Namespace) -> Any:
+    records = service.export_subscribers()
+    accounts = len({r.account for r in records})
+    summary = {"rows": len(records), "accounts": accounts, "output": args.output}
+    if args.output is None:
+        if args.json:
+            return ("", [_record_dict(r) for r in records])
+        buffer = io.StringIO()
+        write_records(buffer, records)
+        return (buffer.getvalue().rstrip("\n"), summary)
+    # Write beside the target and rename, so a reader never sees half a file.
+    target = os.path.abspath(args.output)
+    partial = f"{target}.partial-{os.getpid()}"
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as stream:
+            write_records(stream, records)
+        os.replace(partial, target)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise ValidationError("output", args.output, error.strerror or str(error)) from None
+    return (f"exported {len(records)} line(s) ({accounts} subscriber(s)) to {args.output}", summary)
+
+
+def _record_dict(record: Any) -> dict[str, str]:
+    return dict(zip(CSV_COLUMNS, record.values(), strict=True))
+
+
+def _audit(service: PolicyService, args: argparse.Namespace) -> Any:
+    if args.limit < 0:
+        raise ValidationError("limit", args.limit, "must be 0 (all) or more")
+    entries = service.audit_log(account=args.account, since=args.since, limit=args.limit)
+    if not entries:
+        return ("(no audit entries)", entries)
+    rows = [
+        [
+            "?" if e.at is None else _when(e.at) if e.at_exact else f"<={_when(e.at)}",
+            e.actor,
+            e.action,
+            e.entity,
+            e.key,
+            e.summary,
+        ]
+        for e in entries
+    ]
+    return (_table(["WHEN", "ACTOR", "ACTION", "ENTITY", "KEY", "CHANGE"], rows), entries)
+
+
 def _mta_add(service: PolicyService, args: argparse.Namespace) -> Any:
     return service.add_mta(args.name, args.prefix)
 
@@ -494,13 +688,86 @@ def _mta_remove(service: PolicyService, args: argparse.Namespace) -> Any:
     return (f"removed MTA {view.name} ({view.prefix})", view)
 
 
+def _enforcement_text(data: dict[str, Any]) -> str:
+    g = data["global"]
+    lines = [f"global: {g['mode']}"
+             + (f", enforce from {_when(g['enforce_at'])}" if g["enforce_at"] else "")]
+    for sw in data["switches"]:
+        lines.append(f"switch {sw['name']} ({sw['dpid']:#x}): {sw['mode'] or 'enforce'}"
+                     + (f", enforce from {_when(sw['enforce_at'])}" if sw["enforce_at"] else ""))
+    return "\n".join(lines)
+
+
+def _enforcement_show(service: PolicyService, _args: argparse.Namespace) -> Any:
+    data = service.show_enforcement()
+    return (_enforcement_text(data), data)
+
+
+def _enforcement_set(service: PolicyService, args: argparse.Namespace) -> Any:
+    if args.mode is None and args.at is None and not args.no_at:
+        raise ValidationError("mode", None, "give --mode, --at or --no-at")
+    data = service.set_enforcement(args.mode, args.at, args.dpid, clear_at=args.no_at)
+    return (_enforcement_text(data), data)
+
+
+_REPORT_COLUMNS = ["account", "name", "dpid", "packets", "first_seen", "last_seen"]
+
+
+def _report(rows: list[dict[str, Any]], as_csv: bool) -> Any:
+    import csv
+    import io
+
+    if as_csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(_REPORT_COLUMNS)
+        for r in rows:
+            writer.writerow([r["account"], r["name"], f"{r['dpid']:#x}", r["packets"],
+                             _when(r["first_seen"]), _when(r["last_seen"])])
+        return (buf.getvalue().rstrip("\n"), rows)
+    if not rows:
+        return ("(none)", rows)
+    return (_table([c.upper() for c in _REPORT_COLUMNS],
+                   [[r["account"], r["name"], f"{r['dpid']:#x}", str(r["packets"]),
+                     _when(r["first_seen"]), _when(r["last_seen"])] for r in rows]), rows)
+
+
+def _report_affected(service: PolicyService, args: argparse.Namespace) -> Any:
+    from op25b_app.db import counters
+
+    now = dt.datetime.now(dt.UTC)
+    since = parse_time(args.since, "since", service.tz) if args.since else \
+        now - dt.timedelta(days=30)
+    return _report(counters.affected(args.engine, since), args.csv)
+
+
+def _parse_window(value: str) -> dt.timedelta:
+    import re
+
+    m = re.fullmatch(r"(\d+)([mhd])", value.strip())
+    if not m or int(m.group(1)) == 0:
+        raise ValidationError("window", value, "use a number with m, h or d, e.g. 1h")
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+    return dt.timedelta(**{unit: int(m.group(1))})
+
+
+def _report_suspects(service: PolicyService, args: argparse.Namespace) -> Any:
+    from op25b_app.db import counters
+
+    if args.threshold < 0:
+        raise ValidationError("threshold", args.threshold, "must be 0 or more")
+    rows = counters.suspects(args.engine, _parse_window(args.window), args.threshold,
+                             dt.datetime.now(dt.UTC))
+    return _report(rows, args.csv)
+
+
 def _policy_show(_service: PolicyService, args: argparse.Namespace) -> Any:
     # Imported here so the database commands work even if the compiler
     # module fails to import (and so `op25b db init` stays fast).
     from op25b_app.policy import PolicyError, compile_policy
 
     dpid = parse_dpid(args.dpid)
-    now = parse_time(args.at, "at") if args.at else dt.datetime.now(dt.UTC)
+    now = parse_time(args.at, "at", _service.tz) if args.at else dt.datetime.now(dt.UTC)
     snapshot = load_snapshot(args.engine)
     try:
         specs, next_change = compile_policy(snapshot, dpid, now)
@@ -533,15 +800,16 @@ def _flow_dict(spec: Any) -> dict[str, Any]:
 
 def _emit(result: Any, as_json: bool, out: TextIO) -> None:
     """The one place that writes command results."""
+    zone = _DISPLAY_ZONE.get()
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str):
         text, data = result
         if as_json:
-            out.write(json.dumps(to_jsonable(data), indent=2, default=str) + "\n")
+            out.write(json.dumps(to_jsonable(data, zone), indent=2, default=str) + "\n")
         elif text:
             out.write(text + "\n")
         return
     if as_json:
-        out.write(json.dumps(to_jsonable(result), indent=2, default=str) + "\n")
+        out.write(json.dumps(to_jsonable(result, zone), indent=2, default=str) + "\n")
         return
     out.write(_human(result) + "\n")
 
@@ -617,7 +885,12 @@ def _subscriber_detail(s: SubscriberView) -> str:
 
 
 def _when(value: dt.datetime | None) -> str:
-    return "forever" if value is None else value.isoformat(timespec="seconds")
+    if value is None:
+        return "forever"
+    zone = _DISPLAY_ZONE.get()
+    if zone is not None and value.tzinfo is not None:
+        value = value.astimezone(zone)
+    return value.isoformat(timespec="seconds")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -654,22 +927,31 @@ def main(
         err.write(f"{error}\n")
         return EXIT_BAD_INPUT
     _configure_logging(args.verbose)
+    tz_name = args.tz or os.environ.get(TZ_ENV_VAR) or None
+    try:
+        zone = None if tz_name is None else parse_zone(tz_name, "tz")
+    except ServiceError as error:
+        err.write(f"op25b: error: {error}\n")
+        return EXIT_BAD_INPUT
     url = args.db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_URL
     try:
         engine = make_engine(url)
     except (ArgumentError, NoSuchModuleError) as error:
         err.write(f"op25b: error: field 'db' value '{url}': not a usable database URL ({error})\n")
         return EXIT_BAD_INPUT
+    zone_token = _DISPLAY_ZONE.set(zone)
     try:
         args.engine = engine
+        args.err = err
         if args.group != "db":
             migrate.ensure_current(engine)
-        service = PolicyService(engine)
+        service = PolicyService(engine, tz=zone)
         result = args.handler(service, args)
         _emit(result, bool(args.json), out)
         return EXIT_OK
     except ServiceError as error:
-        err.write(f"op25b: error: {error}\n")
+        for line in _error_lines(error):
+            err.write(f"op25b: error: {line}\n")
         return EXIT_BAD_INPUT
     except (migrate.SchemaNotCurrent, SnapshotError, CommandFailed, AlembicError) as error:
         err.write(f"op25b: error: {error}\n")
@@ -680,7 +962,59 @@ def main(
         err.write(f"op25b: error: database {_safe_url(url)}: {first_line}\n")
         return EXIT_FAILURE
     finally:
+        _DISPLAY_ZONE.reset(zone_token)
         engine.dispose()
+
+
+def _error_lines(error: ServiceError) -> list[str]:
+    """One line per problem: a rejected import lists every bad line, then a summary."""
+    if isinstance(error, ImportRejected):
+        source = getattr(error, "source", "")
+        prefix = f"{source} " if source else ""
+        bad = len({p.line for p in error.problems})
+        return [f"{prefix}{p}" for p in error.problems] + [
+            f"{source or 'import'}: {bad} bad line(s), nothing imported"
+        ]
+    return [str(error)]
+
+
+class _ProgressLine:
+    """Progress of a long import as one rewritten line on a terminal's stderr.
+
+    Only on a terminal (a log file or a pipe must not fill with carriage
+    returns) and only for inputs large enough to take seconds; a plain
+    ``\\r`` line needs no dependency.
+    """
+
+    MIN_TOTAL = 5000
+    INTERVAL_S = 0.2
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        isatty = getattr(stream, "isatty", None)
+        self._stream = stream
+        self._label = label
+        self._enabled = bool(isatty and isatty())
+        self._last = 0.0
+        self._width = 0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self._enabled or total < self.MIN_TOTAL:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < self.INTERVAL_S:
+            return
+        self._last = now
+        text = f"\r{self._label}: {phase} {done}/{total} ({100 * done // max(total, 1)}%)"
+        self._width = max(self._width, len(text))
+        self._stream.write(text.ljust(self._width))
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Erase the progress line so the result starts on a clean line."""
+        if self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
 
 
 def _safe_url(url: str) -> str:

@@ -20,13 +20,29 @@ SMTP_PORT = 25
 #: OpenFlow 1.3 OFPVID_PRESENT: a VLAN match must carry this bit.
 OFPVID_PRESENT = 0x1000
 
-#: Cookie layout: the high 16 bits say "op25b"; the low byte says which band
-#: the entry belongs to. Every delete and flow-stats request uses COOKIE_MASK
-#: so entries owned by other applications are never touched.
+#: Cookie layout (64 bits)::
+#:
+#:   63..48  0x0b25 = "op25b"     every delete / flow-stats request masks these
+#:   47..8   attachment id        which subscriber attachment an entry counts for
+#:   7       COUNTED flag         the entry's packets are (would-be) blocked attempts
+#:   6..0    band                 which precedence band the entry belongs to
+#:
+#: Every delete and flow-stats request uses COOKIE_MASK so entries owned by
+#: other applications are never touched; the counter poller adds the COUNTED
+#: bit to its mask to read only the entries whose packets it attributes.
 COOKIE_APP_ID = 0x0B25
 COOKIE_SHIFT = 48
 COOKIE_MASK = 0xFFFF << COOKIE_SHIFT
 COOKIE_BASE = COOKIE_APP_ID << COOKIE_SHIFT
+COOKIE_COUNTED = 0x80
+COOKIE_BAND_MASK = 0x7F
+COOKIE_ATTACHMENT_SHIFT = 8
+COOKIE_ATTACHMENT_MAX = (1 << 40) - 1
+
+#: Enforcement modes: drop blocked TCP/25, or let it pass and only count it.
+MODE_ENFORCE = "enforce"
+MODE_MONITOR = "monitor"
+MODES = (MODE_ENFORCE, MODE_MONITOR)
 
 #: Default table op25b owns and default priority base (options can change both).
 DEFAULT_TABLE_ID = 0
@@ -59,9 +75,27 @@ ATTACHMENT_BAND_WIDTH = 1000
 MAX_PRIORITY_BASE = MAX_PRIORITY - BAND_OFFSET[Band.UPLINK]
 
 
-def cookie_for(band: Band) -> int:
-    """The cookie op25b stamps on an entry of ``band``."""
-    return COOKIE_BASE | int(band)
+def cookie_for(band: Band, attachment_id: int = 0, counted: bool = False) -> int:
+    """The cookie op25b stamps on an entry of ``band`` (see the layout above)."""
+    if not 0 <= attachment_id <= COOKIE_ATTACHMENT_MAX:
+        raise ValueError(f"attachment id {attachment_id} does not fit in a cookie")
+    return (COOKIE_BASE | (attachment_id << COOKIE_ATTACHMENT_SHIFT)
+            | (COOKIE_COUNTED if counted else 0) | int(band))
+
+
+def band_of(cookie: int) -> Band:
+    """The band an op25b cookie names."""
+    return Band(cookie & COOKIE_BAND_MASK)
+
+
+def attachment_of(cookie: int) -> int:
+    """The attachment id an op25b cookie carries (0 = not an attachment entry)."""
+    return (cookie >> COOKIE_ATTACHMENT_SHIFT) & COOKIE_ATTACHMENT_MAX
+
+
+def is_counted(cookie: int) -> bool:
+    """True for entries whose packets are blocked (or, in monitor mode, would be)."""
+    return bool(cookie & COOKIE_COUNTED)
 
 
 def is_op25b_cookie(cookie: int) -> bool:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from op25b_app import ofmsg
+from op25b_app import constants, ofmsg
 from op25b_app.flowspec import FlowSpec
 from op25b_app.policy import PolicyError, compile_policy
 from op25b_app.reconcile import UpdatePlan, plan_update
@@ -48,6 +48,8 @@ class EnforcerOptions:
     poll_interval: float = 1.0
     reconcile_interval: float = 60.0
     barrier_timeout: float = 30.0
+    stats_interval: float = 10.0
+    counter_retention: dt.timedelta = dt.timedelta(days=62)
 
 
 class SnapshotSource(Protocol):
@@ -97,6 +99,17 @@ class DatabaseSource:
                                 revision, bad)
         if rows:
             status.write_switches(self.engine, controller_id, rows, now)
+
+    def load_marks(self, dpid: int) -> dict[str, tuple[int, float]]:
+        from op25b_app.db import counters
+
+        return counters.load_marks(self.engine, dpid)
+
+    def record_counts(self, dpid: int, deltas: list[Any], marks: dict[str, tuple[int, float]],
+                      now: dt.datetime, retention: dt.timedelta) -> None:
+        from op25b_app.db import counters
+
+        counters.record(self.engine, dpid, deltas, marks, now, retention)
 
     def wait_for_change(self, timeout: float) -> bool:
         """Block (on a native thread) until a NOTIFY arrives or ``timeout`` passes."""
@@ -157,6 +170,7 @@ class SwitchSession:
     xid_specs: dict[int, FlowSpec] = dataclasses.field(default_factory=dict)
     errors: list[str] = dataclasses.field(default_factory=list)
     table_full: bool = False
+    counter_marks: dict[str, tuple[int, float]] | None = None
 
 
 class Enforcer:
@@ -168,7 +182,10 @@ class Enforcer:
         options: EnforcerOptions,
         runtime: Runtime,
         source: SnapshotSource | None = None,
+        metrics: Any = None,
     ) -> None:
+        self.metrics = metrics
+        self._noticed_at = time.monotonic()
         self.policy_options = policy_options
         self.options = options
         self.runtime = runtime
@@ -190,6 +207,8 @@ class Enforcer:
         self._threads.append(self.runtime.spawn(self._poll_loop))
         if self.options.reconcile_interval > 0:
             self._threads.append(self.runtime.spawn(self._reconcile_loop))
+        if self.options.stats_interval > 0:
+            self._threads.append(self.runtime.spawn(self._stats_loop))
 
     def stop(self) -> None:
         self._running = False
@@ -230,8 +249,12 @@ class Enforcer:
                 session.last_error = f"revision {revision} rejected: {exc}"
             return False
         self.bad_revision = None
+        if self.snapshot is None or snap.revision != self.snapshot.revision:
+            self._noticed_at = time.monotonic()
         self.snapshot = snap
         self._snapshot_ready.set()
+        if self.metrics is not None:
+            self.metrics.revision_database.set(snap.revision)
         LOG.info("policy revision %s loaded", snap.revision)
         return True
 
@@ -308,6 +331,77 @@ class Enforcer:
         else:
             self.runtime.sleep(timeout)
 
+    def _stats_loop(self) -> None:
+        while self._running:
+            self.runtime.sleep(self.options.stats_interval)
+            for session in list(self.sessions.values()):
+                try:
+                    self.poll_counters(session)
+                except Exception as exc:  # noqa: BLE001 - counters must not stop enforcement
+                    LOG.warning("switch %016x: counter poll failed: %s", session.dpid, exc)
+
+    def poll_counters(self, session: SwitchSession) -> list[Any]:
+        """Read the counted entries' packet counts and record what is new.
+
+        Each entry is identified by cookie+priority+match; a count lower than
+        last time (or a shorter duration) means the entry was replaced, so its
+        whole count is new. The last counts are stored in the database, so a
+        restarted controller does not count the same packets twice.
+        """
+        from op25b_app.db.counters import CountDelta
+
+        source = self._get_source()
+        if session.counter_marks is None:
+            loader = getattr(source, "load_marks", None)
+            session.counter_marks = (self.runtime.run_blocking(loader, session.dpid)
+                                     if loader else {})
+        dp = session.datapath
+        req = ofmsg.flow_stats_request(dp, counted_only=True)
+        dp.set_xid(req)
+        pending = _Pending(self.runtime.Event())
+        session.pending[req.xid] = pending
+        try:
+            dp.send_msg(req)
+            if not pending.event.wait(timeout=self.options.barrier_timeout):
+                raise UpdateFailed(f"switch {session.dpid:016x}: no flow stats reply")
+        finally:
+            session.pending.pop(req.xid, None)
+        parsed = self.runtime.run_blocking(_parse_all, dp, pending.body)
+        snap = self.snapshot
+        accounts = {r.attachment_id: r.account
+                    for r in (snap.attachments_for(session.dpid) if snap else ())}
+        marks = session.counter_marks
+        changed: dict[str, tuple[int, float]] = {}
+        deltas: list[CountDelta] = []
+        for spec, stat in parsed:
+            if spec is None or not constants.is_counted(spec.cookie):
+                continue
+            key = f"{spec.cookie:x}/{spec.priority}/{spec.match}"
+            packets = int(stat.packet_count)
+            duration = stat.duration_sec + stat.duration_nsec / 1e9
+            prev = marks.get(key)
+            if prev is None or packets < prev[0] or duration < prev[1]:
+                delta = packets
+            else:
+                delta = packets - prev[0]
+            if prev != (packets, duration):
+                changed[key] = marks[key] = (packets, duration)
+            if delta <= 0:
+                continue
+            attachment_id = constants.attachment_of(spec.cookie)
+            mode = constants.MODE_ENFORCE if spec.actions == "drop" else constants.MODE_MONITOR
+            account = accounts.get(attachment_id)
+            deltas.append(CountDelta(session.dpid, attachment_id, account, mode, delta))
+            if self.metrics is not None:
+                self.metrics.blocked_packets.labels(f"{session.dpid:016x}", mode).inc(delta)
+                label = self.metrics.account_label(account)
+                self.metrics.subscriber_blocked_packets.labels(label, mode).inc(delta)
+        recorder = getattr(source, "record_counts", None)
+        if recorder is not None and (deltas or changed):
+            self.runtime.run_blocking(recorder, session.dpid, deltas, changed,
+                                      self.runtime.now(), self.options.counter_retention)
+        return deltas
+
     def _reconcile_loop(self) -> None:
         while self._running:
             self.runtime.sleep(self.options.reconcile_interval)
@@ -319,6 +413,8 @@ class Enforcer:
         LOG.info("switch %016x connected", dpid)
         session = SwitchSession(dpid=dpid, datapath=datapath, connected_at=self.runtime.now())
         self.sessions[dpid] = session
+        if self.metrics is not None:
+            self.metrics.switches_connected.set(len(self.sessions))
         self.request_sync(session, read_back=True)
 
     def switch_disconnected(self, dpid: int, datapath: Any) -> None:
@@ -326,6 +422,8 @@ class Enforcer:
         if session is not None and session.datapath is datapath:
             LOG.warning("switch %016x disconnected", dpid)
             del self.sessions[dpid]
+            if self.metrics is not None:
+                self.metrics.switches_connected.set(len(self.sessions))
             if isinstance(self._source, DatabaseSource):
                 self._status_gone[dpid] = self._switch_row(session, connected=False)
             for pending in session.pending.values():
@@ -358,6 +456,8 @@ class Enforcer:
         text = f"switch {dpid:016x} rejected {what}: {name}"
         LOG.error(text)
         session.errors.append(text)
+        if self.metrics is not None:
+            self.metrics.openflow_errors.labels(f"{dpid:016x}", name).inc()
         if ofmsg.is_table_full(ofp, err_type, code):
             session.table_full = True
 
@@ -428,6 +528,10 @@ class Enforcer:
         if plan.empty:
             session.installed = desired
             session.failed_target = None
+            if self.metrics is not None:
+                label = f"{session.dpid:016x}"
+                self.metrics.entries.labels(label).set(len(desired))
+                self.metrics.revision_applied.labels(label).set(snap.revision)
             level = logging.INFO if session.applied_revision is None else logging.DEBUG
             LOG.log(level, "switch %016x: in sync at revision %s, %d entries, nothing sent",
                     session.dpid, snap.revision, len(desired))
@@ -448,6 +552,11 @@ class Enforcer:
         session.failed_target = None
         session.last_error = None
         done = time.monotonic()
+        if self.metrics is not None:
+            label = f"{session.dpid:016x}"
+            self.metrics.entries.labels(label).set(len(desired))
+            self.metrics.revision_applied.labels(label).set(snap.revision)
+            self.metrics.change_latency.observe(done - max(self._noticed_at, started))
         LOG.info("switch %016x: policy revision %s installed, %d entries (%s) in %.0f ms "
                  "(%.0f ms after connect)", session.dpid, snap.revision, len(desired),
                  plan.summary(), (done - started) * 1000, (done - session.connected_mono) * 1000)
@@ -478,8 +587,11 @@ class Enforcer:
         """Adds, barrier, deletes, barrier: the order that never opens a gap."""
         session.errors = []
         session.table_full = False
-        if plan.adds:
-            self._send_batch(session, "add", plan.adds)
+        if plan.adds or plan.modifies:
+            if plan.adds:
+                self._send_batch(session, "add", plan.adds)
+            if plan.modifies:
+                self._send_batch(session, "modify", plan.modifies, keep_xids=bool(plan.adds))
             self._barrier(session)
             if session.errors:
                 # Keep every old entry: deleting them now could open a gap
@@ -489,12 +601,14 @@ class Enforcer:
             self._send_batch(session, "delete", plan.deletes)
             self._barrier(session)
 
-    def _send_batch(self, session: SwitchSession, kind: str, specs: tuple[FlowSpec, ...]) -> None:
+    def _send_batch(self, session: SwitchSession, kind: str, specs: tuple[FlowSpec, ...],
+                    keep_xids: bool = False) -> None:
         """Build messages off the event loop, then hand the chunks to the socket."""
         dp = session.datapath
         first = ofmsg.reserve_xids(dp, len(specs))
         chunks = self.runtime.run_blocking(ofmsg.build_chunks, dp, kind, specs, first)
-        session.xid_specs = {}
+        if not keep_xids:
+            session.xid_specs = {}
         index = 0
         for chunk, xids in chunks:
             for xid in xids:

@@ -65,6 +65,22 @@ def flow_add(datapath: Any, spec: FlowSpec) -> Any:
     )
 
 
+def flow_modify_strict(datapath: Any, spec: FlowSpec) -> Any:
+    """OFPFC_MODIFY_STRICT: new instructions, same entry (counters keep counting)."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPFlowMod(
+        datapath,
+        cookie=spec.cookie,
+        cookie_mask=0xFFFFFFFFFFFFFFFF,
+        table_id=spec.table,
+        command=ofp.OFPFC_MODIFY_STRICT,
+        priority=spec.priority,
+        buffer_id=ofp.OFP_NO_BUFFER,
+        match=parser.OFPMatch(**_match_kwargs(spec)),
+        instructions=_instructions(datapath, spec.actions),
+    )
+
+
 def flow_delete_strict(datapath: Any, spec: FlowSpec) -> Any:
     """OFPFC_DELETE_STRICT for ``spec``, limited to op25b's cookie range."""
     return raw_delete_strict(
@@ -88,17 +104,22 @@ def raw_delete_strict(datapath: Any, table: int, priority: int, match: Any) -> A
     )
 
 
-def flow_stats_request(datapath: Any) -> Any:
-    """Request every entry in op25b's cookie range, in all tables."""
+def flow_stats_request(datapath: Any, counted_only: bool = False) -> Any:
+    """Request every entry in op25b's cookie range, in all tables.
+
+    ``counted_only`` narrows it to the entries whose packets are (would-be)
+    blocked attempts, so the periodic counter poll reads only those.
+    """
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    flag = constants.COOKIE_COUNTED if counted_only else 0
     return parser.OFPFlowStatsRequest(
         datapath,
         0,
         ofp.OFPTT_ALL,
         ofp.OFPP_ANY,
         ofp.OFPG_ANY,
-        constants.COOKIE_BASE,
-        constants.COOKIE_MASK,
+        constants.COOKIE_BASE | flag,
+        constants.COOKIE_MASK | flag,
         parser.OFPMatch(),
     )
 
@@ -164,12 +185,12 @@ def build_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec],
                  first_xid: int) -> list[tuple[bytes, list[int]]]:
     """Build and serialize flow mods for ``specs`` into byte chunks.
 
-    ``kind`` is "add" or "delete". Pure CPU work with no event-loop state, so
+    ``kind`` is "add", "modify" or "delete". Pure CPU work with no event-loop state, so
     the enforcer runs it on a native thread: serializing 100k flow mods takes
     seconds, and the event loop must keep answering echo requests meanwhile.
     Returns ``[(chunk, xids), ...]`` with xids in ``specs`` order.
     """
-    build = flow_add if kind == "add" else flow_delete_strict
+    build = {"add": flow_add, "modify": flow_modify_strict, "delete": flow_delete_strict}[kind]
     chunks: list[tuple[bytes, list[int]]] = []
     buf: list[bytes] = []
     xids: list[int] = []

@@ -234,18 +234,24 @@ def compile_policy(
             )
         attachments = snapshot.attachments_for(dpid)
 
+    mode, mode_change = snapshot.enforcement(dpid, now)
+    # In monitor mode the would-be drops pass but keep their own (counted)
+    # entries, so the ISP sees who is affected before the enforcement date.
+    block_action = "drop" if mode == constants.MODE_ENFORCE else pass_action
     specs: list[FlowSpec] = [miss]
     specs.extend(_uplink_entries(switch, table, options.priority_base, pass_action))
     specs.extend(_mta_entries(snapshot, table, options.priority_base, pass_action))
-    specs.extend(_default_drop_entries(table, options.priority_base))
+    specs.extend(_default_drop_entries(table, options.priority_base, block_action))
     with _gc_paused():
-        specs.extend(_attachment_entries(attachments, dpid, now, table, options, pass_action))
+        specs.extend(_attachment_entries(attachments, dpid, now, table, options, pass_action,
+                                         block_action))
         result = frozenset(specs)
     if options.max_entries > 0:
         count = weighted_entry_count(result, options)
         if count > options.max_entries:
             raise PolicyTooLarge(dpid, count, options.max_entries)
-    return result, _next_change_time(attachments, now)
+    changes = [t for t in (_next_change_time(attachments, now), mode_change) if t is not None]
+    return result, min(changes) if changes else None
 
 
 def _uplink_entries(switch: SwitchInfo, table: int, base: int, pass_action: str) -> list[FlowSpec]:
@@ -281,15 +287,15 @@ def _mta_entries(
     return entries
 
 
-def _default_drop_entries(table: int, base: int) -> list[FlowSpec]:
+def _default_drop_entries(table: int, base: int, block_action: str = "drop") -> list[FlowSpec]:
     priority = base + constants.BAND_OFFSET[Band.DEFAULT_DROP]
-    cookie = constants.cookie_for(Band.DEFAULT_DROP)
+    cookie = constants.cookie_for(Band.DEFAULT_DROP, counted=True)
     return [
         FlowSpec.make(
             table,
             priority,
             {"eth_type": eth_type, "ip_proto": _TCP, "tcp_dst": _SMTP},
-            "drop",
+            block_action,
             cookie,
         )
         for eth_type in (_IPV4, _IPV6)
@@ -303,6 +309,7 @@ def _attachment_entries(
     table: int,
     options: PolicyOptions,
     pass_action: str,
+    block_action: str = "drop",
 ) -> list[FlowSpec]:
     """The hot loop: one or two entries per attachment, built without re-parsing.
 
@@ -312,7 +319,12 @@ def _attachment_entries(
     Constant (field, value) pairs are shared to keep allocations down.
     """
     band_priority = options.priority_base + constants.BAND_OFFSET[Band.ATTACHMENT]
-    cookie = constants.cookie_for(Band.ATTACHMENT)
+    # Each attachment's entries carry its id, so counters are attributable;
+    # blocked ones also carry the COUNTED flag the counter poller filters on.
+    cookie_pass = constants.cookie_for(Band.ATTACHMENT)
+    cookie_counted = constants.cookie_for(Band.ATTACHMENT, counted=True)
+    shift = constants.COOKIE_ATTACHMENT_SHIFT
+    id_max = constants.COOKIE_ATTACHMENT_MAX
     both_families = ((_ETH4_PAIR, None), (_ETH6_PAIR, None))
     # priority -> match -> first rule that produced it: detects identical
     # descriptions without allocating a (priority, match) key per entry.
@@ -341,7 +353,13 @@ def _attachment_entries(
             vlan_pair = vlan_pairs.get(vlan)
             if vlan_pair is None:
                 vlan_pair = vlan_pairs[vlan] = ("vlan_vid", _OFPVID_PRESENT | vlan)
-        action = "drop" if rule.blocked_at(now) else pass_action
+        blocked = rule.blocked_at(now)
+        action = block_action if blocked else pass_action
+        attachment_id = rule.attachment_id
+        if type(attachment_id) is not int or not 0 <= attachment_id <= id_max:
+            raise PolicyError(f"dpid {dpid:#x}: attachment id {attachment_id!r} does not fit "
+                              "in a cookie")
+        cookie = (cookie_counted if blocked else cookie_pass) | (attachment_id << shift)
         prefix = rule.prefix
         families: tuple[tuple[tuple[str, int], tuple[str, str] | None], ...]
         if prefix is None:
@@ -369,7 +387,7 @@ def _attachment_entries(
                 match = (in_port_pair, eth_pair, vlan_pair, _TCP_PAIR, source, _SMTP_PAIR)
             other = seen_here.get(match)
             if other is not None:
-                other_action = "drop" if other.blocked_at(now) else pass_action
+                other_action = block_action if other.blocked_at(now) else pass_action
                 if other.account == rule.account and other_action == action:
                     continue  # the same subscriber said the same thing twice
                 raise PolicyConflict(

@@ -1,9 +1,10 @@
 """Turn "what the switch has" and "what it should have" into an ordered update.
 
 Pure: no Ryu, no I/O. The Ryu glue sends ``plan.adds`` (new entries and
-entries whose action or cookie changed, as OFPFC_ADD which replaces an entry
-with the same table/priority/match atomically), waits for a barrier, then
-sends ``plan.deletes`` (strict, cookie-masked).
+entries whose cookie changed, as OFPFC_ADD which replaces an entry with the
+same table/priority/match atomically) and ``plan.modifies`` (only the action
+changed: OFPFC_MODIFY_STRICT, which keeps counters), waits for a barrier,
+then sends ``plan.deletes`` (strict, cookie-masked).
 
 Why this order never opens a gap: during the update the switch holds
 ``new ∪ (a shrinking part of old)``. For any packet, the highest-priority
@@ -31,13 +32,16 @@ class UpdatePlan:
     adds: tuple[FlowSpec, ...]
     deletes: tuple[FlowSpec, ...]
     unchanged: int
+    #: Same key and cookie, new action: OFPFC_MODIFY_STRICT keeps the entry's
+    #: counters and duration (monitor -> enforce must not lose the counts).
+    modifies: tuple[FlowSpec, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.adds and not self.deletes
+        return not self.adds and not self.deletes and not self.modifies
 
     def summary(self) -> str:
-        return f"+{len(self.adds)} -{len(self.deletes)} ={self.unchanged}"
+        return f"+{len(self.adds)} ~{len(self.modifies)} -{len(self.deletes)} ={self.unchanged}"
 
 
 def plan_update(current: Iterable[FlowSpec], desired: Iterable[FlowSpec]) -> UpdatePlan:
@@ -49,6 +53,7 @@ def plan_update(current: Iterable[FlowSpec], desired: Iterable[FlowSpec]) -> Upd
     """
     current_by_key = {spec.key: spec for spec in current}
     adds: list[FlowSpec] = []
+    modifies: list[FlowSpec] = []
     unchanged = 0
     desired_keys = set()
     for spec in desired:
@@ -56,10 +61,14 @@ def plan_update(current: Iterable[FlowSpec], desired: Iterable[FlowSpec]) -> Upd
         have = current_by_key.get(spec.key)
         if have == spec:
             unchanged += 1
+        elif have is not None and have.cookie == spec.cookie:
+            modifies.append(spec)
         else:
             adds.append(spec)
     deletes = [spec for key, spec in current_by_key.items() if key not in desired_keys]
     # Higher priority first: a tightening entry lands before what it shadows.
     adds.sort(key=lambda s: (-s.priority, s.table, s.match))
     deletes.sort(key=lambda s: (s.priority, s.table, s.match))
-    return UpdatePlan(adds=tuple(adds), deletes=tuple(deletes), unchanged=unchanged)
+    modifies.sort(key=lambda s: (-s.priority, s.table, s.match))
+    return UpdatePlan(adds=tuple(adds), deletes=tuple(deletes), unchanged=unchanged,
+                      modifies=tuple(modifies))

@@ -32,6 +32,9 @@ class SwitchInfo:
     name: str
     role: str = ROLE_EDGE
     uplink_ports: frozenset[int] = frozenset()
+    #: Per-switch override of the global enforcement (None = inherit).
+    mode: str | None = None
+    enforce_at: dt.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,6 +83,26 @@ class PolicySnapshot:
     mtas: tuple[MtaRule, ...]
     #: The dpids whose attachments were read (None = all switches).
     scope: frozenset[int] | None = None
+    #: Global enforcement: the mode, and a time from which it is "enforce".
+    mode: str = constants.MODE_ENFORCE
+    enforce_at: dt.datetime | None = None
+
+    def enforcement(self, dpid: int, now: dt.datetime) -> tuple[str, dt.datetime | None]:
+        """The mode switch ``dpid`` is in at ``now``, and when that changes by itself.
+
+        A switch's own setting (mode or enforcement time) overrides the global
+        one. With an enforcement time the switch monitors until then and
+        enforces from then on (the announced OP25B start date).
+        """
+        switch = self.switches.get(dpid)
+        mode, enforce_at = self.mode, self.enforce_at
+        if switch is not None and (switch.mode is not None or switch.enforce_at is not None):
+            mode, enforce_at = switch.mode or constants.MODE_ENFORCE, switch.enforce_at
+        if enforce_at is not None:
+            if now < enforce_at:
+                return constants.MODE_MONITOR, enforce_at
+            return constants.MODE_ENFORCE, None
+        return mode, None
 
     def covers(self, dpid: int) -> bool:
         """Whether this snapshot holds ``dpid``'s attachments."""

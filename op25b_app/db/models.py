@@ -51,6 +51,7 @@ POLICY_TABLES: tuple[str, ...] = (
     "subscribers",
     "attachments",
     "mtas",
+    "global_enforcement",
 )
 
 #: PostgreSQL NOTIFY channel the revision trigger signals on (payload: the new
@@ -182,6 +183,9 @@ class Switch(Base):
     dpid: Mapped[int] = mapped_column(Dpid(), unique=True)
     name: Mapped[str] = mapped_column(sa.String(64), unique=True)
     role: Mapped[str] = mapped_column(sa.String(8), server_default="edge")
+    #: Enforcement override for this switch (None = follow global_enforcement).
+    mode: Mapped[str | None] = mapped_column(sa.String(8))
+    enforce_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime(), default=utc_now, server_default=sa.func.now()
     )
@@ -305,6 +309,39 @@ class PolicyRevision(Base):
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), server_default=sa.func.now())
 
 
+#: Audit entries recording more before/after rows than this per direct-SQL
+#: transaction are summarised one row per statement (PostgreSQL trigger), so a
+#: bulk load by hand does not double its own size in the audit log.
+SQL_AUDIT_DETAIL_ROWS = 1000
+
+
+class AuditEntry(Base):
+    """One recorded change: who, when, what (entity, key, action, before/after JSON).
+
+    The service layer writes these in the same transaction as the change and
+    records the policy revisions the transaction started and ended at, so a
+    revision advance that no entry accounts for is visibly "direct SQL". On
+    PostgreSQL a trigger also records rows written outside op25b (actor
+    ``direct SQL (role)``). Not a policy table: writing it never advances the
+    revision.
+    """
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(sa.String(200))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    entity: Mapped[str] = mapped_column(sa.String(32))
+    entity_key: Mapped[str] = mapped_column(sa.String(200))
+    #: The subscriber account the change concerns, if any (``op25b audit --account``).
+    account: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    before_state: Mapped[str | None] = mapped_column(sa.Text)
+    after_state: Mapped[str | None] = mapped_column(sa.Text)
+    revision_before: Mapped[int | None] = mapped_column(sa.BigInteger)
+    revision_after: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
+
+
 class ControllerStatus(Base):
     """One controller instance's heartbeat and the revision it has loaded."""
 
@@ -332,3 +369,38 @@ class SwitchStatus(Base):
     entries: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class GlobalEnforcement(Base):
+    """The ISP-wide enforcement mode and start time (one row, a policy table)."""
+
+    __tablename__ = "global_enforcement"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    mode: Mapped[str] = mapped_column(sa.String(8), server_default="enforce")
+    enforce_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class BlockedCount(Base):
+    """Hourly (would-be) blocked TCP/25 packets per switch, attachment and mode."""
+
+    __tablename__ = "blocked_counts"
+    __table_args__ = (sa.Index("ix_blocked_counts_account", "account", "bucket"),)
+
+    bucket: Mapped[dt.datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    dpid: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    attachment_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    mode: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    account: Mapped[str | None] = mapped_column(sa.String(64))
+    packets: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class CounterMark(Base):
+    """The last packet count read from one counted entry (survives restarts)."""
+
+    __tablename__ = "counter_marks"
+
+    dpid: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    entry: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
+    packets: Mapped[int] = mapped_column(sa.BigInteger)
+    duration: Mapped[float] = mapped_column(sa.Float)

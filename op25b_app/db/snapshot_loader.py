@@ -30,7 +30,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from op25b_app.db.engine import read_connection
+from op25b_app.constants import MODE_ENFORCE, MODES
 from op25b_app.db.models import (
+    GlobalEnforcement,
     MAX_PORT,
     MAX_VLAN,
     MIN_PORT,
@@ -150,9 +152,22 @@ def _load(conn: Connection, scope: frozenset[int] | None) -> PolicySnapshot:
         wanted = [row_id for row_id, dpid in switch_dpids.items() if dpid in scope]
     attachments = _load_attachments(conn, switch_dpids, types, wanted)
     mtas = _load_mtas(conn)
+    mode, enforce_at = _load_global_enforcement(conn)
     return PolicySnapshot(
-        revision=revision, switches=switches, attachments=attachments, mtas=mtas, scope=scope
+        revision=revision, switches=switches, attachments=attachments, mtas=mtas, scope=scope,
+        mode=mode, enforce_at=enforce_at,
     )
+
+
+def _load_global_enforcement(conn: Connection) -> tuple[str, dt.datetime | None]:
+    ge = GlobalEnforcement.__table__
+    row = conn.execute(sa.select(ge.c.id, ge.c.mode, _raw(ge.c.enforce_at))).first()
+    if row is None:
+        return MODE_ENFORCE, None
+    if row.mode not in MODES:
+        raise SnapshotError("global_enforcement", row.id, "mode", row.mode,
+                            f"not one of {', '.join(MODES)}")
+    return row.mode, _check_time("global_enforcement", row.id, "enforce_at", row[2])
 
 
 def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -175,8 +190,13 @@ def _load_switches(conn: Connection) -> tuple[dict[int, int], dict[int, SwitchIn
         )
     dpid_by_id: dict[int, int] = {}
     switches: dict[int, SwitchInfo] = {}
-    rows = conn.execute(sa.select(sw.c.id, _raw(sw.c.dpid), sw.c.name, sw.c.role).order_by(sw.c.id))
-    for row_id, stored_dpid, name, role in rows:
+    rows = conn.execute(
+        sa.select(sw.c.id, _raw(sw.c.dpid), sw.c.name, sw.c.role, sw.c.mode,
+                  _raw(sw.c.enforce_at)).order_by(sw.c.id)
+    )
+    for row_id, stored_dpid, name, role, mode, enforce_at in rows:
+        if mode is not None and mode not in MODES:
+            raise SnapshotError("switches", row_id, "mode", mode, f"not one of {', '.join(MODES)}")
         if not isinstance(stored_dpid, int):
             raise SnapshotError("switches", row_id, "dpid", stored_dpid, "not an integer")
         if role not in ROLES:
@@ -184,7 +204,8 @@ def _load_switches(conn: Connection) -> tuple[dict[int, int], dict[int, SwitchIn
         dpid = dpid_from_db(stored_dpid)
         dpid_by_id[row_id] = dpid
         switches[dpid] = SwitchInfo(
-            dpid=dpid, name=name, role=role, uplink_ports=frozenset(uplinks.get(row_id, ()))
+            dpid=dpid, name=name, role=role, uplink_ports=frozenset(uplinks.get(row_id, ())),
+            mode=mode, enforce_at=_check_time("switches", row_id, "enforce_at", enforce_at),
         )
     for switch_id in uplinks.keys() - dpid_by_id.keys():
         raise SnapshotError("switch_uplinks", switch_id, "switch_id", switch_id, "no such switch")

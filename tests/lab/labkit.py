@@ -107,6 +107,7 @@ class ControllerProcess:
                  port: int | None = None) -> None:
         self.db_url = db_url
         self.port = port or free_port()
+        self.metrics_port = free_port()
         self.log_path = workdir / f"controller-{self.port}.log"
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen | None = None
@@ -118,6 +119,8 @@ class ControllerProcess:
             "--ofp-listen-host", "127.0.0.1",
             "--op25b-db", self.db_url,
             "--op25b-poll-interval", "0.2",
+            "--op25b-stats-interval", "1",
+            "--op25b-metrics-listen", f"127.0.0.1:{self.metrics_port}",
             *self.extra_args,
         ]
         self._log = open(self.log_path, "ab")
@@ -132,6 +135,14 @@ class ControllerProcess:
 
         wait_for(listening, 30, what="the controller to listen")
         return self
+
+    def metrics(self) -> str:
+        """The controller's Prometheus exposition, scraped over HTTP."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=10) as resp:
+            return resp.read().decode()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

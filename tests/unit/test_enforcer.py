@@ -94,6 +94,8 @@ class FakeDatapath:
         self.table: dict[tuple, Any] = {}
         self.wire: list[tuple[str, Any]] = []  # ("add"|"delete"|"barrier"|"stats", detail)
         self.reject = lambda mod: False
+        self.packets: dict[tuple, int] = {}
+        self.age = 10
 
     def set_xid(self, msg: Any) -> int:
         self.xid += 1
@@ -120,6 +122,11 @@ class FakeDatapath:
                                        ofp.OFPFMFC_TABLE_FULL, b"")
                 return
             self.table[_key(mod)] = mod
+        elif mod.command == ofp.OFPFC_MODIFY_STRICT:
+            self.wire.append(("modify", mod))
+            found = self.table.get(_key(mod))
+            assert found is not None, "modify of an entry the switch does not have"
+            found.instructions = mod.instructions  # same entry: counters keep counting
         elif mod.command == ofp.OFPFC_DELETE_STRICT:
             self.wire.append(("delete", mod))
             assert mod.cookie_mask == constants.COOKIE_MASK
@@ -136,14 +143,16 @@ class FakeDatapath:
             self.wire.append(("barrier", None))
             self.enforcer.on_barrier(self.id, msg.xid)
         elif isinstance(msg, self.ofproto_parser.OFPFlowStatsRequest):
-            assert msg.cookie == constants.COOKIE_BASE
-            assert msg.cookie_mask == constants.COOKIE_MASK
+            assert msg.cookie & constants.COOKIE_MASK == constants.COOKIE_BASE
+            assert msg.cookie_mask & constants.COOKIE_MASK == constants.COOKIE_MASK
             self.wire.append(("stats", None))
             body = [
                 self.ofproto_parser.OFPFlowStats(
                     table_id=m.table_id, priority=m.priority, cookie=m.cookie,
-                    match=m.match, instructions=m.instructions)
-                for m in self.table.values()
+                    match=m.match, instructions=m.instructions,
+                    packet_count=self.packets.get(k, 0), duration_sec=self.age,
+                    duration_nsec=0)
+                for k, m in self.table.items()
                 if (m.cookie & msg.cookie_mask) == msg.cookie
             ]
             self.enforcer.on_flow_stats(self.id, msg.xid, body, False)
@@ -214,12 +223,14 @@ def test_change_sends_only_the_difference(rig):
     source.snap = snapshot(revision=2, bb_type_blocked=False)
     assert enforcer.refresh()
     enforcer.request_sync(enforcer.sessions[DPID])
-    adds = [m for k, m in dp.wire if k == "add"]
-    # BB-1's two entries (IPv4 + IPv6) flip from drop to pass, in place.
-    assert len(adds) == 2 and "delete" not in dp.kinds()
-    assert all(m.instructions for m in adds)
+    mods = [m for k, m in dp.wire if k == "modify"]
+    # BB-1's two entries (IPv4 + IPv6) flip from drop to pass in place (the
+    # cookie changes too, since only blocked entries carry the COUNTED flag).
+    assert dp.kinds().count("delete") == 0
+    changed = [m for k, m in dp.wire if k in ("add", "modify")]
+    assert len(changed) == 2 and all(m.instructions for m in changed)
     unchanged = [k for k in before if before[k] is dp.table[k]]
-    assert len(unchanged) == len(before) - 2
+    assert len(unchanged) == len(before) - 2 + len(mods)
     assert enforcer.sessions[DPID].applied_revision == 2
 
 
@@ -317,3 +328,59 @@ def test_opt_out_expiry_schedules_a_recompile(rig):
     enforcer.request_sync(enforcer.sessions[DPID])
     drops_after = sum(1 for m in dp.table.values() if not m.instructions)
     assert drops_after == drops_before + 2
+
+
+def test_monitor_to_enforce_modifies_in_place(rig):
+    import dataclasses as dc
+
+    enforcer, source, dp, _rt = rig
+    source.snap = dc.replace(snapshot(revision=2), mode=constants.MODE_MONITOR)
+    enforcer.refresh()
+    enforcer.switch_connected(DPID, dp)
+    dp.wire.clear()
+    source.snap = snapshot(revision=3)
+    enforcer.refresh()
+    enforcer.request_sync(enforcer.sessions[DPID])
+    # BB-1 (2 entries) and the unknown-sender defaults (2): drop again, same entries.
+    assert dp.kinds() == ["modify"] * 4 + ["barrier"]
+
+
+class CountingSource(FakeSource):
+    def __init__(self, snap):
+        super().__init__(snap)
+        self.recorded = []
+        self.marks = {}
+
+    def load_marks(self, dpid):
+        return dict(self.marks)
+
+    def record_counts(self, dpid, deltas, marks, now, retention):
+        self.recorded.extend(deltas)
+        self.marks.update(marks)
+
+
+def test_counter_poll_attributes_new_packets_to_the_subscriber():
+    runtime = SyncRuntime()
+    source = CountingSource(snapshot())
+    enforcer = Enforcer(PolicyOptions(), EnforcerOptions(), runtime, source)
+    dp = FakeDatapath()
+    dp.enforcer = enforcer
+    enforcer.refresh()
+    enforcer.switch_connected(DPID, dp)
+    session = enforcer.sessions[DPID]
+    bb_key = next(k for k, m in dp.table.items()
+                  if constants.attachment_of(m.cookie) == 1 and m.match["eth_type"] == 0x800)
+    dp.packets[bb_key] = 5
+    first = enforcer.poll_counters(session)
+    assert [(d.account, d.mode, d.packets) for d in first] == [("BB-1", "enforce", 5)]
+    dp.packets[bb_key] = 12
+    dp.age = 20
+    assert [d.packets for d in enforcer.poll_counters(session)] == [7]
+    assert enforcer.poll_counters(session) == []
+    # A restarted controller reads the marks back: nothing is counted twice.
+    enforcer2 = Enforcer(PolicyOptions(), EnforcerOptions(), runtime, source)
+    enforcer2.refresh()
+    dp.enforcer = enforcer2
+    enforcer2.switch_connected(DPID, dp)
+    assert enforcer2.poll_counters(enforcer2.sessions[DPID]) == []
+    assert sum(d.packets for d in source.recorded) == 12

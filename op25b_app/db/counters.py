@@ -1,0 +1,123 @@
+"""Blocked-attempt counters: bounded aggregates the abuse desk's reports need.
+
+Prometheus keeps the time series; the database keeps only hourly buckets per
+(switch, attachment, mode) with a retention limit, enough for the "affected"
+report over a monitoring period of weeks and the "suspects" report over the
+last hours. ``counter_marks`` remembers the last packet count read from each
+counted entry, so a restarted controller adds only what is new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from op25b_app.db.models import BlockedCount, CounterMark, Subscriber
+from op25b_app.db.models import dpid_to_db
+
+BUCKET = dt.timedelta(hours=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class CountDelta:
+    """New (would-be) blocked packets seen on one entry since the last poll."""
+
+    dpid: int
+    attachment_id: int  # 0 = the switch's default entry (unknown senders)
+    account: str | None
+    mode: str  # "enforce" (dropped) or "monitor" (passed, would be dropped)
+    packets: int
+
+
+def bucket_of(now: dt.datetime) -> dt.datetime:
+    """Start of the hourly bucket ``now`` falls in (UTC)."""
+    now = now.astimezone(dt.UTC)
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
+def _insert(engine: Engine) -> Any:
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def load_marks(engine: Engine, dpid: int) -> dict[str, tuple[int, float]]:
+    """The last counts recorded for ``dpid``'s counted entries."""
+    cm = CounterMark.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(cm.c.entry, cm.c.packets, cm.c.duration)
+                            .where(cm.c.dpid == dpid_to_db(dpid)))
+        return {entry: (int(packets), float(duration)) for entry, packets, duration in rows}
+
+
+def record(engine: Engine, dpid: int, deltas: Iterable[CountDelta],
+           marks: dict[str, tuple[int, float]], now: dt.datetime,
+           retention: dt.timedelta | None = None) -> None:
+    """Add ``deltas`` to the current bucket and store ``marks``, in one transaction."""
+    insert = _insert(engine)
+    bc, cm = BlockedCount.__table__, CounterMark.__table__
+    bucket = bucket_of(now)
+    with engine.begin() as conn:
+        for d in deltas:
+            stmt = insert(bc).values(bucket=bucket, dpid=dpid_to_db(d.dpid),
+                                     attachment_id=d.attachment_id, account=d.account,
+                                     mode=d.mode, packets=d.packets)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["bucket", "dpid", "attachment_id", "mode"],
+                set_={"packets": bc.c.packets + stmt.excluded.packets,
+                      "account": stmt.excluded.account}))
+        for entry, (packets, duration) in marks.items():
+            stmt = insert(cm).values(dpid=dpid_to_db(dpid), entry=entry, packets=packets,
+                                     duration=duration)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["dpid", "entry"],
+                set_={"packets": stmt.excluded.packets, "duration": stmt.excluded.duration}))
+        if retention is not None:
+            conn.execute(sa.delete(bc).where(bc.c.bucket < bucket - retention))
+
+
+def _totals(engine: Engine, mode: str | None, since: dt.datetime) -> list[dict[str, Any]]:
+    bc, su = BlockedCount.__table__, Subscriber.__table__
+    query = (
+        sa.select(bc.c.account, bc.c.dpid, sa.func.sum(bc.c.packets).label("packets"),
+                  sa.func.min(bc.c.bucket).label("first_seen"),
+                  sa.func.max(bc.c.bucket).label("last_seen"), su.c.name)
+        .select_from(bc.outerjoin(su, su.c.account == bc.c.account))
+        .where(bc.c.bucket >= bucket_of(since))
+        .group_by(bc.c.account, bc.c.dpid, su.c.name)
+        .order_by(sa.desc("packets"), bc.c.account)
+    )
+    if mode is not None:
+        query = query.where(bc.c.mode == mode)
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    from op25b_app.db.models import as_utc, dpid_from_db
+
+    return [
+        {"account": r["account"] or "(unregistered sender)", "name": r["name"] or "",
+         "dpid": dpid_from_db(int(r["dpid"])), "packets": int(r["packets"]),
+         "first_seen": as_utc(r["first_seen"]), "last_seen": as_utc(r["last_seen"])}
+        for r in rows
+    ]
+
+
+def affected(engine: Engine, since: dt.datetime) -> list[dict[str, Any]]:
+    """Who sent TCP/25 to non-MTA destinations while monitored (the notice list)."""
+    return _totals(engine, "monitor", since)
+
+
+def suspects(engine: Engine, window: dt.timedelta, threshold: int,
+             now: dt.datetime) -> list[dict[str, Any]]:
+    """Subscribers whose blocked attempts in the last ``window`` exceed ``threshold``.
+
+    Buckets are hourly, so the window is rounded out to whole hours.
+    """
+    rows = _totals(engine, "enforce", now - window)
+    return [r for r in rows if r["packets"] > threshold]

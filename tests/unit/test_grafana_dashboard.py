@@ -1,0 +1,24 @@
+"""The Grafana dashboard only queries metrics the controller really exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from op25b_app.metrics import Metrics
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-op25b.json"
+
+
+def test_dashboard_queries_exported_metric_names():
+    exported = set()
+    for family in Metrics().registry.collect():
+        for sample in family.samples:
+            exported.add(sample.name)
+        exported.add(family.name)
+        exported.add(family.name + "_total")
+    dash = json.loads(DASHBOARD.read_text())
+    used = {name for panel in dash["panels"] for target in panel["targets"]
+            for name in re.findall(r"op25b_[a-z_]+", target["expr"])}
+    assert used and used <= exported, used - exported
