@@ -21,6 +21,7 @@ from eventlet import tpool
 from op25b_app import ofmsg
 from op25b_app.enforcer import Enforcer, EnforcerOptions
 from op25b_app.metrics import Metrics
+from op25b_app.policy import validate_options
 from op25b_app.ryu_compat import (
     CONF,
     CONFIG_DISPATCHER,
@@ -74,6 +75,20 @@ OPTS = [
     cfg.IntOpt("metrics-subscriber-limit", default=100, min=0,
                help="At most this many accounts get their own metrics label; the rest "
                     "are summed under account=\"_other\" (bounded cardinality)."),
+    cfg.IntOpt("sample-rate", default=0, min=0,
+               help="Blocked SYNs per second (per switch) sent to the controller through "
+                    "an OpenFlow meter, to record their headers (addresses, port, time; "
+                    "never payload). 0 disables sampling. Required by block-action=reject."),
+    cfg.StrOpt("block-action", default="drop", choices=["drop", "reject"],
+               help="drop: blocked SYNs are dropped (the client times out); reject: the "
+                    "controller answers each sampled SYN with a TCP RST so mail clients "
+                    "fail at once with 'connection refused'."),
+    cfg.IntOpt("sample-table", default=1, min=1, max=254,
+               help="Table (> table-id, used by no other app) where monitor-mode copies of "
+                    "port-25 SYNs are metered and sent to the controller; the mail itself "
+                    "is forwarded before the copy is made. Needs pass-action=normal."),
+    cfg.IntOpt("punt-meter-id", default=25, min=1, max=0xFFFF0000,
+               help="OpenFlow meter id op25b uses to rate-limit SYNs sent to it."),
     cfg.FloatOpt("barrier-timeout", default=30.0, min=1.0,
                  help="Seconds to wait for a switch to confirm an update."),
 ]
@@ -89,6 +104,9 @@ def options_from_conf() -> tuple[PolicyOptions, EnforcerOptions]:
         pass_action=c.pass_action,
         max_entries=c.max_entries,
         ipv6_entry_weight=c.ipv6_entry_weight,
+        block_action=c.block_action,
+        punt_meter=c.punt_meter_id if c.sample_rate > 0 else 0,
+        sample_table=c.sample_table if c.sample_rate > 0 else 0,
     )
     port = CONF.ofp_tcp_listen_port or 6653
     controller_id = c.controller_id or f"{socket.gethostname()}:{port}"
@@ -100,6 +118,8 @@ def options_from_conf() -> tuple[PolicyOptions, EnforcerOptions]:
         reconcile_interval=c.reconcile_interval,
         barrier_timeout=c.barrier_timeout,
         stats_interval=c.stats_interval,
+        sample_rate=c.sample_rate,
+        block_action=c.block_action,
         counter_retention=dt.timedelta(days=c.counter_retention_days),
     )
     return policy, enforcer
@@ -131,6 +151,8 @@ class Op25bApp(RyuApp):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         policy_opts, enforcer_opts = options_from_conf()
+        # Refuse contradictory options at start-up, not at the first switch.
+        validate_options(policy_opts)
         self.metrics = Metrics(CONF.op25b.metrics_subscriber_limit)
         self.enforcer = Enforcer(policy_opts, enforcer_opts, RyuRuntime(), metrics=self.metrics)
 
@@ -175,6 +197,18 @@ class Op25bApp(RyuApp):
         msg = ev.msg
         more = bool(msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE)
         self.enforcer.on_flow_stats(msg.datapath.id, msg.xid, msg.body, more)
+
+    @set_ev_cls(ofp_event.EventOFPMeterConfigStatsReply, MAIN_DISPATCHER)
+    def _meter_config(self, ev: Any) -> None:
+        msg = ev.msg
+        more = bool(msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE)
+        self.enforcer.on_meter_config(msg.datapath.id, msg.xid, msg.body, more)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev: Any) -> None:
+        msg = ev.msg
+        self.enforcer.on_packet_in(msg.datapath.id, msg.cookie, msg.match.get("in_port"),
+                                   bytes(msg.data or b""), msg.match.get("metadata"))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier(self, ev: Any) -> None:

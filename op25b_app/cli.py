@@ -710,7 +710,8 @@ def _enforcement_set(service: PolicyService, args: argparse.Namespace) -> Any:
     return (_enforcement_text(data), data)
 
 
-_REPORT_COLUMNS = ["account", "name", "dpid", "packets", "first_seen", "last_seen"]
+_REPORT_COLUMNS = ["account", "name", "dpid", "packets", "first_seen", "last_seen",
+                   "destinations"]
 
 
 def _report(rows: list[dict[str, Any]], as_csv: bool) -> Any:
@@ -723,13 +724,15 @@ def _report(rows: list[dict[str, Any]], as_csv: bool) -> Any:
         writer.writerow(_REPORT_COLUMNS)
         for r in rows:
             writer.writerow([r["account"], r["name"], f"{r['dpid']:#x}", r["packets"],
-                             _when(r["first_seen"]), _when(r["last_seen"])])
+                             _when(r["first_seen"]), _when(r["last_seen"]),
+                             " ".join(d.split(" ")[0] for d in r["destinations"])])
         return (buf.getvalue().rstrip("\n"), rows)
     if not rows:
         return ("(none)", rows)
     return (_table([c.upper() for c in _REPORT_COLUMNS],
                    [[r["account"], r["name"], f"{r['dpid']:#x}", str(r["packets"]),
-                     _when(r["first_seen"]), _when(r["last_seen"])] for r in rows]), rows)
+                     _when(r["first_seen"]), _when(r["last_seen"]),
+                     ", ".join(r["destinations"]) or "-"] for r in rows]), rows)
 
 
 def _report_affected(service: PolicyService, args: argparse.Namespace) -> Any:

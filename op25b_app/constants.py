@@ -59,6 +59,7 @@ class Band(enum.IntEnum):
     ATTACHMENT = 2  #: per-attachment pass (exempt) or drop (blocked), by specificity
     MTA = 3  #: TCP/25 to one of the ISP's relays passes
     UPLINK = 4  #: traffic entering from the core is never blocked
+    SAMPLE = 5  #: the sample table's punt entry (monitor-mode copies to the controller)
 
 
 #: Offset of each band from the priority base. MISS is always priority 0

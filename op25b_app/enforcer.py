@@ -50,6 +50,9 @@ class EnforcerOptions:
     barrier_timeout: float = 30.0
     stats_interval: float = 10.0
     counter_retention: dt.timedelta = dt.timedelta(days=62)
+    #: Packets per second the punt meter lets through to the controller (0 = off).
+    sample_rate: int = 0
+    block_action: str = "drop"
 
 
 class SnapshotSource(Protocol):
@@ -106,10 +109,11 @@ class DatabaseSource:
         return counters.load_marks(self.engine, dpid)
 
     def record_counts(self, dpid: int, deltas: list[Any], marks: dict[str, tuple[int, float]],
-                      now: dt.datetime, retention: dt.timedelta) -> None:
+                      now: dt.datetime, retention: dt.timedelta,
+                      samples: list[Any] = ()) -> None:  # type: ignore[assignment]
         from op25b_app.db import counters
 
-        counters.record(self.engine, dpid, deltas, marks, now, retention)
+        counters.record(self.engine, dpid, deltas, marks, now, retention, samples)
 
     def wait_for_change(self, timeout: float) -> bool:
         """Block (on a native thread) until a NOTIFY arrives or ``timeout`` passes."""
@@ -171,6 +175,7 @@ class SwitchSession:
     errors: list[str] = dataclasses.field(default_factory=list)
     table_full: bool = False
     counter_marks: dict[str, tuple[int, float]] | None = None
+    meter_ok: bool = False
 
 
 class Enforcer:
@@ -186,6 +191,8 @@ class Enforcer:
     ) -> None:
         self.metrics = metrics
         self._noticed_at = time.monotonic()
+        self._samples: list[Any] = []
+        self.rejects_sent = 0
         self.policy_options = policy_options
         self.options = options
         self.runtime = runtime
@@ -389,7 +396,9 @@ class Enforcer:
             if delta <= 0:
                 continue
             attachment_id = constants.attachment_of(spec.cookie)
-            mode = constants.MODE_ENFORCE if spec.actions == "drop" else constants.MODE_MONITOR
+            # Dropped or punted (sampled/rejected) = enforced; passed = monitored.
+            passed = spec.actions == "normal" or spec.actions.startswith(("goto:", "sample:"))
+            mode = constants.MODE_MONITOR if passed else constants.MODE_ENFORCE
             account = accounts.get(attachment_id)
             deltas.append(CountDelta(session.dpid, attachment_id, account, mode, delta))
             if self.metrics is not None:
@@ -397,9 +406,12 @@ class Enforcer:
                 label = self.metrics.account_label(account)
                 self.metrics.subscriber_blocked_packets.labels(label, mode).inc(delta)
         recorder = getattr(source, "record_counts", None)
-        if recorder is not None and (deltas or changed):
+        mine = [x for x in self._samples if x.dpid == session.dpid]
+        if mine:
+            self._samples = [x for x in self._samples if x.dpid != session.dpid]
+        if recorder is not None and (deltas or changed or mine):
             self.runtime.run_blocking(recorder, session.dpid, deltas, changed,
-                                      self.runtime.now(), self.options.counter_retention)
+                                      self.runtime.now(), self.options.counter_retention, mine)
         return deltas
 
     def _reconcile_loop(self) -> None:
@@ -460,6 +472,9 @@ class Enforcer:
             self.metrics.openflow_errors.labels(f"{dpid:016x}", name).inc()
         if ofmsg.is_table_full(ofp, err_type, code):
             session.table_full = True
+        pending = session.pending.get(xid)
+        if pending is not None:  # a request we wait for failed: stop waiting now
+            pending.event.set()
 
     # -- updates ---------------------------------------------------------
     def request_sync(self, session: SwitchSession, read_back: bool = False) -> None:
@@ -518,6 +533,8 @@ class Enforcer:
             # The switch refused exactly this set (e.g. table full): retrying
             # would fail the same way. A new revision or a reconnect retries.
             return
+        if self.policy_options.punt_meter and not session.meter_ok:
+            self._ensure_meter(session)
         read_back = session.read_back or session.installed is None
         if read_back:
             current = self._read_entries(session)
@@ -560,6 +577,89 @@ class Enforcer:
         LOG.info("switch %016x: policy revision %s installed, %d entries (%s) in %.0f ms "
                  "(%.0f ms after connect)", session.dpid, snap.revision, len(desired),
                  plan.summary(), (done - started) * 1000, (done - session.connected_mono) * 1000)
+
+    def _ensure_meter(self, session: SwitchSession) -> None:
+        """Make the punt meter exist with op25b's rate (read back, then add or modify).
+
+        Meters are reconciled like entries: the switch's configuration is read
+        and only a missing or different meter is (re)written, before any entry
+        that uses it is added.
+        """
+        dp = session.datapath
+        ofp, parser = dp.ofproto, dp.ofproto_parser
+        meter_id = self.policy_options.punt_meter
+        # All meters, filtered here: asking for one unknown meter is an error on OVS.
+        req = parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL)
+        dp.set_xid(req)
+        pending = _Pending(self.runtime.Event())
+        session.pending[req.xid] = pending
+        try:
+            dp.send_msg(req)
+            if not pending.event.wait(timeout=self.options.barrier_timeout):
+                raise UpdateFailed(f"switch {session.dpid:016x}: no meter config reply")
+        finally:
+            session.pending.pop(req.xid, None)
+        rate = max(1, self.options.sample_rate)
+        want = (ofp.OFPMF_PKTPS | ofp.OFPMF_BURST, [(ofp.OFPMBT_DROP, rate, rate)])
+        have = None
+        for cfg in pending.body:
+            if cfg.meter_id == meter_id:
+                have = (cfg.flags, [(b.type, b.rate, b.burst_size) for b in cfg.bands])
+        if have == want:
+            session.meter_ok = True
+            return
+        command = ofp.OFPMC_ADD if have is None else ofp.OFPMC_MODIFY
+        mod = parser.OFPMeterMod(dp, command=command, flags=want[0], meter_id=meter_id,
+                                 bands=[parser.OFPMeterBandDrop(rate=rate, burst_size=rate)])
+        dp.send_msg(mod)
+        self._barrier(session)
+        if session.errors:
+            raise UpdateFailed("; ".join(session.errors))
+        session.meter_ok = True
+        LOG.info("switch %016x: punt meter %d set to %d packets/s", session.dpid, meter_id,
+                 rate)
+
+    def on_meter_config(self, dpid: int, xid: int, body: list[Any], more: bool) -> None:
+        self.on_flow_stats(dpid, xid, body, more)
+
+    def on_packet_in(self, dpid: int, cookie: int, in_port: int | None, data: bytes,
+                     metadata: int | None = None) -> None:
+        """A blocked SYN came up through the punt meter: record its headers, maybe reject."""
+        from op25b_app import sampling
+        from op25b_app.db.counters import Sample
+
+        session = self.sessions.get(dpid)
+        if session is None or not constants.is_op25b_cookie(cookie):
+            return
+        headers = sampling.parse_tcp(data)
+        if headers is None or headers.dport != constants.SMTP_PORT:
+            return
+        # A monitor-mode copy comes from the sample table: its attachment id
+        # travelled in the metadata, and the original was forwarded, so it is
+        # never answered with a RST.
+        copy = constants.band_of(cookie) == constants.Band.SAMPLE
+        attachment_id = (metadata or 0) if copy else constants.attachment_of(cookie)
+        account = None
+        snap = self.snapshot
+        if snap is not None and attachment_id:
+            account = next((r.account for r in snap.attachments_for(dpid)
+                            if r.attachment_id == attachment_id), None)
+        if len(self._samples) < 10_000:  # bounded even if the database is down
+            self._samples.append(Sample(self.runtime.now(), dpid, attachment_id, account,
+                                        headers.src, headers.dst, headers.dport))
+        if (self.options.block_action == "reject" and in_port is not None and not copy
+                and headers.flags & sampling.FLAG_SYN and not headers.flags & sampling.FLAG_ACK):
+            dp = session.datapath
+            ofp, parser = dp.ofproto, dp.ofproto_parser
+            out = parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                                      actions=[parser.OFPActionOutput(in_port, 0)],
+                                      data=sampling.build_rst(headers))
+            dp.send_msg(out)
+            self.rejects_sent += 1
+
+    def take_samples(self) -> list[Any]:
+        samples, self._samples = self._samples, []
+        return samples
 
     def _read_entries(self, session: SwitchSession) -> frozenset[FlowSpec]:
         """Read op25b's entries back from the switch; delete ones we cannot parse."""

@@ -163,6 +163,24 @@ def goto_target(actions: str) -> int | None:
     return int(digits)
 
 
+#: "punt:M": the packet goes through meter M to the controller and nowhere
+#: else (a blocked SYN sampled for the abuse desk, or answered with a RST).
+PUNT_PREFIX = "punt:"
+#: Bytes of a punted packet sent to the controller: headers only, never mail.
+PUNT_MAX_LEN = 128
+#: "sample:T": forward normally, and send a copy on to table T (whose op25b
+#: entry punts it through the meter): monitor mode never delays the mail.
+SAMPLE_PREFIX = "sample:"
+
+
+def punt_meter(actions: str) -> int:
+    """The meter id of a ``"punt:M"`` action."""
+    digits = actions[len(PUNT_PREFIX):]
+    if not digits.isdecimal() or not digits.isascii() or not 1 <= int(digits) <= 0xFFFF0000:
+        raise FlowSpecError("actions", actions, "punt needs a meter id 1..0xffff0000")
+    return int(digits)
+
+
 def check_actions(table: int, actions: object) -> str:
     """Validate ``actions`` for an entry in ``table`` and return its canonical form.
 
@@ -173,6 +191,16 @@ def check_actions(table: int, actions: object) -> str:
         raise FlowSpecError("actions", actions, "must be a string")
     if actions in (ACTION_NORMAL, ACTION_DROP):
         return actions
+    if actions.startswith(PUNT_PREFIX):
+        meter = punt_meter(actions)
+        return f"{PUNT_PREFIX}{meter}"
+    if actions.startswith(SAMPLE_PREFIX):
+        target = int(actions[len(SAMPLE_PREFIX):]) if actions[len(SAMPLE_PREFIX):].isdecimal() \
+            else -1
+        if not table < target <= MAX_TABLE_ID:
+            raise FlowSpecError("actions", actions, f"sample table must be in {table + 1}.."
+                                f"{MAX_TABLE_ID}")
+        return f"{SAMPLE_PREFIX}{target}"
     target = goto_target(actions)
     if target is None:
         raise FlowSpecError("actions", actions, "must be 'normal', 'drop' or 'goto:N'")
@@ -340,4 +368,10 @@ class FlowSpec:
             return "NORMAL"
         if self.actions == ACTION_DROP:
             return "drop"
+        if self.actions.startswith(PUNT_PREFIX):
+            return f"meter:{punt_meter(self.actions)},CONTROLLER:{PUNT_MAX_LEN}"
+        if self.actions.startswith(SAMPLE_PREFIX):
+            attachment = constants.attachment_of(self.cookie)
+            return (f"NORMAL,write_metadata:{attachment:#x},"
+                    f"goto_table:{self.actions[len(SAMPLE_PREFIX):]}")
         return f"goto_table:{self.goto_table}"

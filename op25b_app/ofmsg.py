@@ -15,7 +15,14 @@ from typing import Any
 import netaddr
 
 from op25b_app import constants
-from op25b_app.flowspec import FlowSpec, FlowSpecError
+from op25b_app.flowspec import (
+    PUNT_MAX_LEN,
+    PUNT_PREFIX,
+    SAMPLE_PREFIX,
+    FlowSpec,
+    FlowSpecError,
+    punt_meter,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -38,7 +45,7 @@ def _match_kwargs(spec: FlowSpec) -> dict[str, Any]:
     return kwargs
 
 
-def _instructions(datapath: Any, actions: str) -> list[Any]:
+def _instructions(datapath: Any, actions: str, cookie: int = 0) -> list[Any]:
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     if actions == "drop":
         return []
@@ -47,6 +54,18 @@ def _instructions(datapath: Any, actions: str) -> list[Any]:
         return [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [out])]
     if actions.startswith("goto:"):
         return [parser.OFPInstructionGotoTable(int(actions.split(":", 1)[1]))]
+    if actions.startswith(SAMPLE_PREFIX):
+        # The metadata carries the attachment id to the sample table, so the
+        # copy that reaches the controller is still attributable.
+        out = parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)
+        return [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [out]),
+                parser.OFPInstructionWriteMetadata(constants.attachment_of(cookie),
+                                                   constants.COOKIE_ATTACHMENT_MAX),
+                parser.OFPInstructionGotoTable(int(actions[len(SAMPLE_PREFIX):]))]
+    if actions.startswith(PUNT_PREFIX):
+        out = parser.OFPActionOutput(ofp.OFPP_CONTROLLER, PUNT_MAX_LEN)
+        return [parser.OFPInstructionMeter(punt_meter(actions)),
+                parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [out])]
     raise FlowSpecError(f"field 'actions' value {actions!r}: not an op25b action")
 
 
@@ -61,7 +80,7 @@ def flow_add(datapath: Any, spec: FlowSpec) -> Any:
         priority=spec.priority,
         buffer_id=ofp.OFP_NO_BUFFER,
         match=parser.OFPMatch(**_match_kwargs(spec)),
-        instructions=_instructions(datapath, spec.actions),
+        instructions=_instructions(datapath, spec.actions, spec.cookie),
     )
 
 
@@ -77,7 +96,7 @@ def flow_modify_strict(datapath: Any, spec: FlowSpec) -> Any:
         priority=spec.priority,
         buffer_id=ofp.OFP_NO_BUFFER,
         match=parser.OFPMatch(**_match_kwargs(spec)),
-        instructions=_instructions(datapath, spec.actions),
+        instructions=_instructions(datapath, spec.actions, spec.cookie),
     )
 
 
@@ -128,6 +147,16 @@ def _parse_actions(datapath: Any, instructions: list[Any]) -> str:
     ofp = datapath.ofproto
     if not instructions:
         return "drop"
+    kinds = [inst.type for inst in instructions]
+    if kinds == [ofp.OFPIT_APPLY_ACTIONS, ofp.OFPIT_WRITE_METADATA, ofp.OFPIT_GOTO_TABLE]:
+        acts = list(instructions[0].actions)
+        if len(acts) == 1 and getattr(acts[0], "port", None) == ofp.OFPP_NORMAL:
+            return f"{SAMPLE_PREFIX}{instructions[2].table_id}"
+    if len(instructions) == 2 and instructions[0].type == ofp.OFPIT_METER \
+            and instructions[1].type == ofp.OFPIT_APPLY_ACTIONS:
+        acts = list(instructions[1].actions)
+        if len(acts) == 1 and getattr(acts[0], "port", None) == ofp.OFPP_CONTROLLER:
+            return f"{PUNT_PREFIX}{instructions[0].meter_id}"
     if len(instructions) == 1:
         inst = instructions[0]
         if inst.type == ofp.OFPIT_GOTO_TABLE:
@@ -237,6 +266,7 @@ _ERROR_CODE_PREFIX = {
     "OFPET_BAD_MATCH": "OFPBMC_",
     "OFPET_FLOW_MOD_FAILED": "OFPFMFC_",
     "OFPET_TABLE_FEATURES_FAILED": "OFPTFFC_",
+    "OFPET_METER_MOD_FAILED": "OFPMMFC_",
 }
 
 

@@ -172,6 +172,10 @@ def validate_options(options: PolicyOptions) -> None:
     weight = options.ipv6_entry_weight
     if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
         raise PolicyOptionError(f"ipv6_entry_weight={weight!r}: must be an integer >= 1")
+    if options.block_action not in ("drop", "reject"):
+        raise PolicyOptionError(f"block_action={options.block_action!r}: must be drop or reject")
+    if options.block_action == "reject" and not options.punt_meter:
+        raise PolicyOptionError("block_action='reject' needs a punt meter (sampling rate > 0)")
 
 
 def weighted_entry_count(specs: Iterable[FlowSpec], options: PolicyOptions) -> int:
@@ -238,7 +242,20 @@ def compile_policy(
     # In monitor mode the would-be drops pass but keep their own (counted)
     # entries, so the ISP sees who is affected before the enforcement date.
     block_action = "drop" if mode == constants.MODE_ENFORCE else pass_action
+    if mode == constants.MODE_ENFORCE and options.punt_meter:
+        # Blocked SYNs go through the meter to the controller (and nowhere
+        # else): sampled for the abuse desk and, with reject, answered by RST.
+        block_action = f"punt:{options.punt_meter}"
+    sampling_copy = (mode == constants.MODE_MONITOR and options.punt_meter
+                     and options.sample_table and pass_action == "normal")
+    if sampling_copy:
+        # Monitor mode: the mail is forwarded untouched by this very entry;
+        # only a copy continues to the sample table, where the meter applies.
+        block_action = f"sample:{options.sample_table}"
     specs: list[FlowSpec] = [miss]
+    if sampling_copy:
+        specs.append(FlowSpec(options.sample_table, 0, (), f"punt:{options.punt_meter}",
+                              constants.cookie_for(Band.SAMPLE)))
     specs.extend(_uplink_entries(switch, table, options.priority_base, pass_action))
     specs.extend(_mta_entries(snapshot, table, options.priority_base, pass_action))
     specs.extend(_default_drop_entries(table, options.priority_base, block_action))

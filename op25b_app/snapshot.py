@@ -128,3 +128,13 @@ class PolicyOptions:
     pass_action: str = PASS_NORMAL
     max_entries: int = 0
     ipv6_entry_weight: int = 2
+    #: "drop" (default) or "reject": blocked SYNs are answered with a TCP RST
+    #: by the controller so mail clients fail at once instead of timing out.
+    block_action: str = "drop"
+    #: Meter through which blocked SYNs reach the controller (0 = none). Set
+    #: when rejecting or sampling; the meter caps what an infected host can
+    #: push to the controller.
+    punt_meter: int = 0
+    #: Table for monitor-mode samples (0 = no sampling in monitor mode). Must
+    #: be a table no other application uses; needs pass_action "normal".
+    sample_table: int = 0

@@ -762,7 +762,9 @@ def apply_import(
             }
             for a in chunk
         ]
-        ids.update(insert_many(conn, su, rows, returning=(su.c.account, su.c.id)))
+        insert_many(conn, su, rows)
+        for condition in _lookups(session, su.c.account, chunk):
+            ids.update(session.execute(sa.select(su.c.account, su.c.id).where(condition)).all())
         tick(len(chunk))
 
     attachment_rows: list[dict[str, Any]] = []

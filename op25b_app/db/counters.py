@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from op25b_app.db.models import BlockedCount, CounterMark, Subscriber
+from op25b_app.db.models import BlockedCount, CounterMark, Subscriber, SynSample
 from op25b_app.db.models import dpid_to_db
 
 BUCKET = dt.timedelta(hours=1)
@@ -32,6 +32,19 @@ class CountDelta:
     account: str | None
     mode: str  # "enforce" (dropped) or "monitor" (passed, would be dropped)
     packets: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """Headers of one blocked SYN the controller saw (no payload, ever)."""
+
+    seen_at: dt.datetime
+    dpid: int
+    attachment_id: int
+    account: str | None
+    src: str
+    dst: str
+    dport: int
 
 
 def bucket_of(now: dt.datetime) -> dt.datetime:
@@ -59,9 +72,13 @@ def load_marks(engine: Engine, dpid: int) -> dict[str, tuple[int, float]]:
 
 def record(engine: Engine, dpid: int, deltas: Iterable[CountDelta],
            marks: dict[str, tuple[int, float]], now: dt.datetime,
-           retention: dt.timedelta | None = None) -> None:
-    """Add ``deltas`` to the current bucket and store ``marks``, in one transaction."""
+           retention: dt.timedelta | None = None, samples: Iterable[Sample] = ()) -> None:
+    """Add ``deltas`` to the current bucket, store ``marks`` and ``samples``, atomically."""
     insert = _insert(engine)
+    ss = SynSample.__table__
+    sample_rows = [{"seen_at": x.seen_at, "dpid": dpid_to_db(x.dpid),
+                    "attachment_id": x.attachment_id, "account": x.account, "src": x.src,
+                    "dst": x.dst, "dport": x.dport} for x in samples]
     bc, cm = BlockedCount.__table__, CounterMark.__table__
     bucket = bucket_of(now)
     with engine.begin() as conn:
@@ -79,8 +96,11 @@ def record(engine: Engine, dpid: int, deltas: Iterable[CountDelta],
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["dpid", "entry"],
                 set_={"packets": stmt.excluded.packets, "duration": stmt.excluded.duration}))
+        if sample_rows:
+            conn.execute(sa.insert(ss), sample_rows)
         if retention is not None:
             conn.execute(sa.delete(bc).where(bc.c.bucket < bucket - retention))
+            conn.execute(sa.delete(ss).where(ss.c.seen_at < bucket - retention))
 
 
 def _totals(engine: Engine, mode: str | None, since: dt.datetime) -> list[dict[str, Any]]:
@@ -100,12 +120,31 @@ def _totals(engine: Engine, mode: str | None, since: dt.datetime) -> list[dict[s
         rows = conn.execute(query).mappings().all()
     from op25b_app.db.models import as_utc, dpid_from_db
 
+    destinations = _destinations(engine, since)
     return [
         {"account": r["account"] or "(unregistered sender)", "name": r["name"] or "",
+         "destinations": destinations.get((r["account"], int(r["dpid"])), []),
          "dpid": dpid_from_db(int(r["dpid"])), "packets": int(r["packets"]),
          "first_seen": as_utc(r["first_seen"]), "last_seen": as_utc(r["last_seen"])}
         for r in rows
     ]
+
+
+def _destinations(engine: Engine, since: dt.datetime,
+                  top: int = 3) -> dict[tuple[str | None, int], list[str]]:
+    """The most frequent sampled destinations per (account, stored dpid)."""
+    ss = SynSample.__table__
+    query = (sa.select(ss.c.account, ss.c.dpid, ss.c.dst, sa.func.count().label("n"))
+             .where(ss.c.seen_at >= since)
+             .group_by(ss.c.account, ss.c.dpid, ss.c.dst)
+             .order_by(ss.c.account, ss.c.dpid, sa.desc("n"), ss.c.dst))
+    out: dict[tuple[str | None, int], list[str]] = {}
+    with engine.connect() as conn:
+        for account, dpid, dst, n in conn.execute(query):
+            dests = out.setdefault((account, int(dpid)), [])
+            if len(dests) < top:
+                dests.append(f"{dst} ({n})")
+    return out
 
 
 def affected(engine: Engine, since: dt.datetime) -> list[dict[str, Any]]:

@@ -404,3 +404,19 @@ class CounterMark(Base):
     entry: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
     packets: Mapped[int] = mapped_column(sa.BigInteger)
     duration: Mapped[float] = mapped_column(sa.Float)
+
+
+class SynSample(Base):
+    """Headers of one sampled blocked SYN (addresses, port, time; never payload)."""
+
+    __tablename__ = "syn_samples"
+    __table_args__ = (sa.Index("ix_syn_samples_account", "account", "seen_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    dpid: Mapped[int] = mapped_column(sa.BigInteger)
+    attachment_id: Mapped[int] = mapped_column(sa.BigInteger)
+    account: Mapped[str | None] = mapped_column(sa.String(64))
+    src: Mapped[str] = mapped_column(sa.String(45))
+    dst: Mapped[str] = mapped_column(sa.String(45))
+    dport: Mapped[int] = mapped_column(sa.Integer)

@@ -77,6 +77,9 @@ def parse_line(line: str) -> OfctlFlow:
     norm = {"NORMAL": "normal", "drop": "drop"}.get(act)
     if norm is None and act.startswith("goto_table:"):
         norm = "goto:" + act.split(":", 1)[1]
+    punt = re.fullmatch(r"meter:(\d+),CONTROLLER:\d+", act)
+    if norm is None and punt:
+        norm = f"punt:{punt.group(1)}"
     return OfctlFlow(
         cookie=int(fields.get("cookie", "0"), 16),
         table=int(fields.get("table", "0")),

@@ -354,7 +354,7 @@ class CountingSource(FakeSource):
     def load_marks(self, dpid):
         return dict(self.marks)
 
-    def record_counts(self, dpid, deltas, marks, now, retention):
+    def record_counts(self, dpid, deltas, marks, now, retention, samples=()):
         self.recorded.extend(deltas)
         self.marks.update(marks)
 

@@ -81,3 +81,22 @@ def test_earliest_of_expiry_and_enforcement_is_the_next_change():
                                exempt_until=NOW + dt.timedelta(hours=1))
     s = dataclasses.replace(base, attachments={1: (rule, base.attachments[1][1])})
     assert compile_policy(s, 1, NOW)[1] == NOW + dt.timedelta(hours=1)
+
+
+def test_sampling_punts_in_enforce_mode_and_copies_in_monitor_mode():
+    from op25b_app.snapshot import PolicyOptions
+
+    opts = PolicyOptions(punt_meter=25, sample_table=1)
+    enforced, _ = compile_policy(snap(), 1, NOW, opts)
+    assert {s.actions for s in counted(enforced)} == {"punt:25"}
+    assert not any(s.table == 1 for s in enforced)
+    monitored, _ = compile_policy(snap(mode=constants.MODE_MONITOR), 1, NOW, opts)
+    assert {s.actions for s in counted(monitored)} == {"sample:1"}
+    sample_entries = [s for s in monitored if s.table == 1]
+    assert len(sample_entries) == 1 and sample_entries[0].actions == "punt:25"
+    bb = next(s for s in counted(monitored) if constants.attachment_of(s.cookie) == 7)
+    assert str(bb).endswith("actions=NORMAL,write_metadata:0x7,goto_table:1")
+    # With another app forwarding (goto), monitor mode cannot copy: plain pass.
+    goto = PolicyOptions(punt_meter=25, sample_table=1, table_id=0, pass_action="goto:2")
+    plain, _ = compile_policy(snap(mode=constants.MODE_MONITOR), 1, NOW, goto)
+    assert {s.actions for s in counted(plain)} == {"goto:2"}

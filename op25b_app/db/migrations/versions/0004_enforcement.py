@@ -6,7 +6,8 @@ Create Date: 2026-11-28
 
 ``global_enforcement`` (one row) and the new ``switches`` columns are policy:
 their changes advance the policy revision (triggers), because they change
-what the switches do. ``blocked_counts`` and ``counter_marks`` are written by
+what the switches do. ``blocked_counts``, ``counter_marks`` and ``syn_samples`` (headers of
+sampled blocked SYNs: addresses, port, time; never payload) are written by
 the controller and are not policy.
 """
 
@@ -68,6 +69,19 @@ def upgrade() -> None:
         sa.Column("duration", sa.Float, nullable=False),
         sa.PrimaryKeyConstraint("dpid", "entry", name="pk_counter_marks"),
     )
+    op.create_table(
+        "syn_samples",
+        sa.Column("id", sa.Integer, nullable=False),
+        sa.Column("seen_at", _ts(), nullable=False),
+        sa.Column("dpid", sa.BigInteger, nullable=False),
+        sa.Column("attachment_id", sa.BigInteger, nullable=False),
+        sa.Column("account", sa.String(64), nullable=True),
+        sa.Column("src", sa.String(45), nullable=False),
+        sa.Column("dst", sa.String(45), nullable=False),
+        sa.Column("dport", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_syn_samples"),
+    )
+    op.create_index("ix_syn_samples_account", "syn_samples", ["account", "seen_at"])
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         bump = ("UPDATE policy_revision SET revision = revision + 1, "
@@ -82,6 +96,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_syn_samples_account", table_name="syn_samples")
+    op.drop_table("syn_samples")
     op.drop_table("counter_marks")
     op.drop_index("ix_blocked_counts_account", table_name="blocked_counts")
     op.drop_table("blocked_counts")
