@@ -26,7 +26,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -42,6 +42,7 @@ ACTOR_SETTING = "op25b.actor"
 #: The actor shown for writes op25b did not make.
 DIRECT_SQL = "direct SQL"
 
+_AUDIT_TABLE = cast(sa.Table, AuditEntry.__table__)
 _MAX_ACTOR = 200
 _MAX_KEY = 200
 
@@ -181,7 +182,7 @@ class AuditRecorder:
                 row["at"] = at
                 row["revision_before"] = self.revision_before
                 row["revision_after"] = revision_after
-            insert_many(conn, AuditEntry.__table__, self._rows)
+            insert_many(conn, _AUDIT_TABLE, self._rows)
             log.debug(
                 "%d audit entr%s by %s (revision %s→%s)",
                 len(self._rows),
@@ -237,7 +238,7 @@ def read_audit(
     return entries
 
 
-def _entry_view(row: Mapping[str, Any]) -> AuditEntryView:
+def _entry_view(row: sa.RowMapping) -> AuditEntryView:
     before = _decode(row["before_state"])
     after = _decode(row["after_state"])
     return AuditEntryView(
@@ -317,7 +318,7 @@ def describe_change(before: Any, after: Any) -> str:
         return _describe_state(after)
     if not isinstance(after, dict):
         return "was " + _describe_state(before)
-    parts = []
+    parts: list[str] = []
     for field in sorted(before.keys() | after.keys()):
         old, new = before.get(field), after.get(field)
         if old == new:

@@ -972,7 +972,7 @@ def main(
 def _error_lines(error: ServiceError) -> list[str]:
     """One line per problem: a rejected import lists every bad line, then a summary."""
     if isinstance(error, ImportRejected):
-        source = getattr(error, "source", "")
+        source = error.source
         prefix = f"{source} " if source else ""
         bad = len({p.line for p in error.problems})
         return [f"{prefix}{p}" for p in error.problems] + [

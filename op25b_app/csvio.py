@@ -59,9 +59,9 @@ def read_records(stream: TextIO) -> tuple[list[SubscriberRecord], list[ImportPro
                 )
                 continue
             if order is _IDENTITY_ORDER:
-                records.append(SubscriberRecord(*row, line=line))
+                records.append(SubscriberRecord.from_values(row, line))
             else:
-                records.append(SubscriberRecord(*[row[i] for i in order], line=line))
+                records.append(SubscriberRecord.from_values([row[i] for i in order], line))
     except csv.Error as error:
         problems.append(ImportProblem(reader.line_num, "line", "", f"malformed CSV: {error}"))
     except UnicodeDecodeError as error:

@@ -363,17 +363,9 @@ class Enforcer:
             session.counter_marks = (self.runtime.run_blocking(loader, session.dpid)
                                      if loader else {})
         dp = session.datapath
-        req = ofmsg.flow_stats_request(dp, counted_only=True)
-        dp.set_xid(req)
-        pending = _Pending(self.runtime.Event())
-        session.pending[req.xid] = pending
-        try:
-            dp.send_msg(req)
-            if not pending.event.wait(timeout=self.options.barrier_timeout):
-                raise UpdateFailed(f"switch {session.dpid:016x}: no flow stats reply")
-        finally:
-            session.pending.pop(req.xid, None)
-        parsed = self.runtime.run_blocking(_parse_all, dp, pending.body)
+        body = self._request(session, ofmsg.flow_stats_request(dp, counted_only=True),
+                             "counter read")
+        parsed = self.runtime.run_blocking(_parse_all, dp, body)
         snap = self.snapshot
         accounts = {r.attachment_id: r.account
                     for r in (snap.attachments_for(session.dpid) if snap else ())}
@@ -589,20 +581,12 @@ class Enforcer:
         ofp, parser = dp.ofproto, dp.ofproto_parser
         meter_id = self.policy_options.punt_meter
         # All meters, filtered here: asking for one unknown meter is an error on OVS.
-        req = parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL)
-        dp.set_xid(req)
-        pending = _Pending(self.runtime.Event())
-        session.pending[req.xid] = pending
-        try:
-            dp.send_msg(req)
-            if not pending.event.wait(timeout=self.options.barrier_timeout):
-                raise UpdateFailed(f"switch {session.dpid:016x}: no meter config reply")
-        finally:
-            session.pending.pop(req.xid, None)
+        body = self._request(session, parser.OFPMeterConfigStatsRequest(dp, 0, ofp.OFPM_ALL),
+                             "meter read")
         rate = max(1, self.options.sample_rate)
         want = (ofp.OFPMF_PKTPS | ofp.OFPMF_BURST, [(ofp.OFPMBT_DROP, rate, rate)])
         have = None
-        for cfg in pending.body:
+        for cfg in body:
             if cfg.meter_id == meter_id:
                 have = (cfg.flags, [(b.type, b.rate, b.burst_size) for b in cfg.bands])
         if have == want:
@@ -664,17 +648,8 @@ class Enforcer:
     def _read_entries(self, session: SwitchSession) -> frozenset[FlowSpec]:
         """Read op25b's entries back from the switch; delete ones we cannot parse."""
         dp = session.datapath
-        req = ofmsg.flow_stats_request(dp)
-        dp.set_xid(req)
-        pending = _Pending(self.runtime.Event())
-        session.pending[req.xid] = pending
-        try:
-            dp.send_msg(req)
-            if not pending.event.wait(timeout=self.options.barrier_timeout):
-                raise UpdateFailed(f"switch {session.dpid:016x}: no flow stats reply")
-        finally:
-            session.pending.pop(req.xid, None)
-        parsed = self.runtime.run_blocking(_parse_all, dp, pending.body)
+        body = self._request(session, ofmsg.flow_stats_request(dp), "flow read")
+        parsed = self.runtime.run_blocking(_parse_all, dp, body)
         specs = frozenset(spec for spec, _stat in parsed if spec is not None)
         junk = [ofmsg.raw_delete_strict(dp, stat.table_id, stat.priority, stat.match)
                 for spec, stat in parsed if spec is None]
@@ -718,18 +693,28 @@ class Enforcer:
                 raise UpdateFailed(f"switch {session.dpid:016x}: connection closed while sending")
             self.runtime.sleep(0)  # let echo replies and other switches through
 
-    def _barrier(self, session: SwitchSession) -> None:
+    def _request(self, session: SwitchSession, req: Any, what: str) -> list[Any]:
+        """Send ``req`` and wait for its reply (barrier, or all parts of a multipart).
+
+        Returns the reply bodies. An error reply for ``req`` ends the wait at
+        once (see on_error); a switch that does not answer within
+        barrier_timeout fails the update instead of hanging it.
+        """
         dp = session.datapath
-        req = dp.ofproto_parser.OFPBarrierRequest(dp)
         dp.set_xid(req)
         pending = _Pending(self.runtime.Event())
         session.pending[req.xid] = pending
         try:
             dp.send_msg(req)
             if not pending.event.wait(timeout=self.options.barrier_timeout):
-                raise UpdateFailed(f"switch {session.dpid:016x}: barrier not confirmed in "
+                raise UpdateFailed(f"switch {session.dpid:016x}: {what} not answered in "
                                    f"{self.options.barrier_timeout:.0f} s")
         finally:
             session.pending.pop(req.xid, None)
         if self.sessions.get(session.dpid) is not session:
             raise UpdateFailed(f"switch {session.dpid:016x}: disconnected during update")
+        return pending.body
+
+    def _barrier(self, session: SwitchSession) -> None:
+        dp = session.datapath
+        self._request(session, dp.ofproto_parser.OFPBarrierRequest(dp), "barrier")

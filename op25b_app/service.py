@@ -38,7 +38,7 @@ import socket
 import zoneinfo
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Final, TYPE_CHECKING, Any
 
 import netaddr
 import sqlalchemy as sa
@@ -472,6 +472,16 @@ class _PlannedAttachment:
 # --------------------------------------------------------------------------- service
 
 
+class _Unchanged:
+    """Marker for "leave this field as it is" in update_subscriber (None means "clear")."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Final = _Unchanged()
+
+
 class PolicyService:
     """Validated reads and writes of the policy tables; one transaction per call."""
 
@@ -785,6 +795,59 @@ class PolicyService:
                 "subscriber", account, "unexempt", before, _subscriber_state(subscriber), account
             )
         log.info("subscriber %s: exemption removed", account)
+        return view
+
+    def update_subscriber(
+        self,
+        account: str,
+        *,
+        name: str | _Unchanged = UNCHANGED,
+        type_name: str | _Unchanged = UNCHANGED,
+        exemption: tuple[str, dt.datetime | str | None] | None | _Unchanged = UNCHANGED,
+    ) -> SubscriberView:
+        """Change any of name, connection type and opt-out in one transaction.
+
+        ``exemption`` is ``(reason, until)`` to opt out (``until`` None: no
+        expiry), None to end an opt-out now, UNCHANGED to leave it.
+        """
+        now = self._clock()
+        if not isinstance(name, _Unchanged):
+            name = check_subscriber_name(name)
+        until_utc: dt.datetime | None = None
+        reason = ""
+        if isinstance(exemption, tuple):
+            reason, until = exemption
+            reason = check_exempt_reason("reason", reason)
+            until_utc = None if until is None else parse_time(until, "until", self.tz)
+            if until_utc is not None:
+                check_future("until", until, until_utc, now)
+        with self._write() as session:
+            subscriber = _subscriber_by_account(session, account)
+            before = _subscriber_state(subscriber)
+            changes: list[str] = []
+            if not isinstance(type_name, _Unchanged):
+                subscriber.connection_type = _type_by_name(session, type_name)
+                changes.append(f"type={type_name}")
+            if not isinstance(name, _Unchanged):
+                subscriber.name = name
+                changes.append("name")
+            if exemption is None:
+                subscriber.exempt = False
+                subscriber.exempt_reason = None
+                subscriber.exempt_until = None
+                changes.append("exemption removed")
+            elif isinstance(exemption, tuple):
+                subscriber.exempt = True
+                subscriber.exempt_reason = reason
+                subscriber.exempt_until = until_utc
+                changes.append(f"exempt until {until_utc or 'forever'}")
+            subscriber.updated_at = now
+            session.flush()
+            view = _subscriber_view(subscriber, now)
+            self._audit(session).record(
+                "subscriber", account, "update", before, _subscriber_state(subscriber), account
+            )
+        log.info("subscriber %s updated: %s", account, ", ".join(changes) or "nothing")
         return view
 
     def remove_subscriber(self, account: str) -> SubscriberView:
@@ -1340,7 +1403,9 @@ def subscriber_state(
         "type": type_name,
         "exempt": bool(exempt),
         "exempt_reason": exempt_reason,
-        "exempt_until": None if exempt_until is None else exempt_until.astimezone(dt.UTC).isoformat(),
+        "exempt_until": (
+            None if exempt_until is None else exempt_until.astimezone(dt.UTC).isoformat()
+        ),
         "attachments": sorted(match_keys),
     }
 

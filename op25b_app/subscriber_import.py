@@ -37,7 +37,7 @@ import datetime as dt
 import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import netaddr
 import sqlalchemy as sa
@@ -76,6 +76,10 @@ from op25b_app.service import (
 )
 
 log = logging.getLogger(__name__)
+
+# The ORM classes declare ``__table__`` as a generic FromClause; these are Tables.
+_SUBSCRIBERS = cast(sa.Table, Subscriber.__table__)
+_ATTACHMENTS = cast(sa.Table, Attachment.__table__)
 
 #: The record fields, in the documented CSV column order.
 RECORD_FIELDS: tuple[str, ...] = (
@@ -126,6 +130,14 @@ class SubscriberRecord:
     exempt_until: str = ""
     line: int | None = None
 
+    @classmethod
+    def from_values(cls, values: Sequence[str], line: int | None = None) -> SubscriberRecord:
+        """A record from the ten fields in ``RECORD_FIELDS`` order."""
+        return cls(
+            values[0], values[1], values[2], values[3], values[4],
+            values[5], values[6], values[7], values[8], values[9], line,
+        )
+
     def values(self) -> tuple[str, ...]:
         """The fields in ``RECORD_FIELDS`` order."""
         return (
@@ -163,8 +175,10 @@ class ImportProblem:
 class ImportRejected(ServiceError):
     """The import was refused and nothing was written; ``problems`` lists every bad line."""
 
-    def __init__(self, problems: Sequence[ImportProblem]) -> None:
+    def __init__(self, problems: Sequence[ImportProblem], source: str = "") -> None:
         self.problems = sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+        #: Where the records came from (a file name), for the caller's messages.
+        self.source = source
         super().__init__(self.problems)
 
     def __str__(self) -> str:
@@ -701,8 +715,8 @@ def apply_import(
     """Write a checked plan: deletes first (so a match can move between accounts), then
     subscriber updates, new subscribers, new attachments, and the audit entries."""
     conn = session.connection()
-    su = Subscriber.__table__
-    at = Attachment.__table__
+    su = _SUBSCRIBERS
+    at = _ATTACHMENTS
     total = len(plan.added) + len(plan.updated)
     done = 0
 
@@ -769,8 +783,8 @@ def apply_import(
 
     attachment_rows: list[dict[str, Any]] = []
     for account in (*plan.updated, *plan.added):
-        old = plan.existing.get(account)
-        old_keys = old.attachments if old is not None else {}
+        existing = plan.existing.get(account)
+        old_keys = existing.attachments if existing is not None else {}
         subscriber_id = ids[account]
         for row in plan.accounts[account].rows:
             if row.point is None:
@@ -893,24 +907,25 @@ def export_records(session: Session, tz: dt.tzinfo | None) -> list[SubscriberRec
         .select_from(su.join(ct, su.c.type_id == ct.c.id))
         .order_by(su.c.account)
     ):
-        common = {
-            "account": account,
-            "name": name,
-            "type": type_name,
-            "exempt": "true" if exempt else "false",
-            "exempt_reason": (reason or "") if exempt else "",
-            "exempt_until": until.astimezone(zone).isoformat() if exempt and until else "",
-        }
+        common = SubscriberRecord(
+            account=account,
+            name=name,
+            type=type_name,
+            exempt="true" if exempt else "false",
+            exempt_reason=(reason or "") if exempt else "",
+            exempt_until=until.astimezone(zone).isoformat() if exempt and until else "",
+        )
         mine = points.get(subscriber_id)
         if not mine:
-            records.append(SubscriberRecord(**common))
+            records.append(common)
             continue
         for (dpid, port, vlan), prefixes in sorted(mine.items()):
-            point = {"dpid": f"{dpid:#x}", "port": str(port),
-                     "vlan": "" if vlan < 0 else str(vlan)}
+            point = dataclasses.replace(
+                common, dpid=f"{dpid:#x}", port=str(port), vlan="" if vlan < 0 else str(vlan)
+            )
             if None in prefixes:
-                records.append(SubscriberRecord(**common, **point))
+                records.append(point)
             given = sorted((p for p in prefixes if p is not None), key=lambda p: (":" in p, p))
             if given:
-                records.append(SubscriberRecord(**common, **point, prefixes=" ".join(given)))
+                records.append(dataclasses.replace(point, prefixes=" ".join(given)))
     return records

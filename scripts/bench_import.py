@@ -120,8 +120,10 @@ def write_dataset(path: Path, lines: int, seed: int = 25) -> dict[str, int]:
         if rng.random() < 0.03 and points[0][2]:
             points.append((str(3 + rng.randrange(24)), "", v4()))
         name = f"Customer {subscribers}"
-        for port, vlan, prefixes in points:
-            rows.append([account, name, kind, dpid, port, vlan, prefixes, exempt, reason, until])
+        for port_text, vlan, prefixes in points:
+            rows.append(
+                [account, name, kind, dpid, port_text, vlan, prefixes, exempt, reason, until]
+            )
     rng.shuffle(rows)  # billing exports are not sorted by account either
     with open(path, "w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream, lineterminator="\n")

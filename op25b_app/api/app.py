@@ -34,7 +34,7 @@ from op25b_app.api.body_limit import BodySizeLimitMiddleware
 from op25b_app.api.config import ApiConfig, TokenEntry
 from op25b_app.api.errors import error_responses, install_error_handlers
 from op25b_app.api.openapi import OPENAPI_PATH, build_openapi
-from op25b_app.api.subscriber_update import service_class, update_kwargs
+from op25b_app.api.subscriber_update import update_kwargs
 from op25b_app.db.models import utc_now
 from op25b_app.db.snapshot_loader import load_snapshot
 from op25b_app.db.status import read_status
@@ -111,7 +111,7 @@ class _ServiceSettings:
         self.engine = engine
         self.clock = clock
         self.tz = tz
-        self.cls = service_class()
+        self.cls = PolicyService
 
     def service_for(self, request: Request) -> PolicyService:
         """A service whose writes the audit trail attributes to the calling token."""
@@ -306,7 +306,7 @@ def _add_routes(app: FastAPI, engine: Engine, settings: _ServiceSettings) -> Non
         exemption = None if body.exemption is None else (body.exemption.reason,
                                                          body.exemption.until)
         kwargs = update_kwargs(body.model_fields_set, body.name, body.type, exemption)
-        svc: Any = service(request)  # update_subscriber: see subscriber_update
+        svc: Any = service(request)
         view: SubscriberView = svc.update_subscriber(account, **kwargs)
         return view.to_dict()
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab import labkit, scenario
+from tests.lab import labkit
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -27,19 +27,5 @@ def lab_ready() -> None:
 @pytest.fixture(scope="module")
 def example_lab(lab_ready: None) -> Iterator[labkit.ExampleLab]:
     """The example ISP (tests/lab/scenario.py) with the controller enforcing it."""
-    with labkit.temp_workdir() as workdir:
-        db_url = f"sqlite:///{workdir / 'op25b.db'}"
-        scenario.load_example(db_url)
-        controller = labkit.ControllerProcess(db_url, workdir).start()
-        lab = labkit.Lab(controller.port, workdir)
-        try:
-            lab.start()
-            scenario.start_servers(lab)
-            yield labkit.ExampleLab(lab, controller, db_url, workdir)
-        finally:
-            try:
-                lab.stop()
-            finally:
-                code = controller.stop()
-                log = controller.log()
-                print(f"--- controller log (exit {code}) ---\n{log[-4000:]}")
+    with labkit.example_lab() as lab:
+        yield lab

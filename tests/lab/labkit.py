@@ -279,6 +279,34 @@ class ExampleLab:
     workdir: Path
 
 
+@contextlib.contextmanager
+def example_lab(db_url: str | None = None, extra_args: list[str] | None = None,
+                ) -> Iterator[ExampleLab]:
+    """The example ISP (tests/lab/scenario.py) enforced by a real controller.
+
+    ``db_url`` defaults to a fresh SQLite file; ``extra_args`` go to the
+    controller. Everything is torn down on exit and the controller log is
+    printed (pytest shows it for failing tests).
+    """
+    from tests.lab import scenario
+
+    with temp_workdir() as workdir:
+        db_url = db_url or f"sqlite:///{workdir / 'op25b.db'}"
+        scenario.load_example(db_url)
+        controller = ControllerProcess(db_url, workdir, extra_args).start()
+        lab = Lab(controller.port, workdir)
+        try:
+            lab.start()
+            scenario.start_servers(lab)
+            yield ExampleLab(lab, controller, db_url, workdir)
+        finally:
+            try:
+                lab.stop()
+            finally:
+                code = controller.stop()
+                print(f"--- controller log (exit {code}) ---\n{controller.log()[-6000:]}")
+
+
 def ip_of(name: str, family: int) -> str:
     host = HOSTS_BY_NAME[name]
     return host.ip4 if family == 4 else host.ip6

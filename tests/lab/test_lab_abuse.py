@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.lab import labkit, scenario
+from tests.lab import labkit
 from tests.lab.test_lab_live import ext, op, until_tcp
 
 CAP = 30
@@ -30,21 +30,8 @@ print(len(frames))
 
 @pytest.fixture(scope="module")
 def abuse(lab_ready):
-    with labkit.temp_workdir() as workdir:
-        db_url = f"sqlite:///{workdir / 'op25b.db'}"
-        scenario.load_example(db_url)
-        controller = labkit.ControllerProcess(db_url, workdir).start()
-        lab = labkit.Lab(controller.port, workdir)
-        try:
-            lab.start()
-            scenario.start_servers(lab)
-            yield labkit.ExampleLab(lab, controller, db_url, workdir)
-        finally:
-            try:
-                lab.stop()
-            finally:
-                controller.stop()
-                print(f"--- controller log ---\n{controller.log()[-5000:]}")
+    with labkit.example_lab(extra_args=None) as lab:
+        yield lab
 
 
 def send_syns(live, src: str, dst: str, family: int, count: int) -> None:

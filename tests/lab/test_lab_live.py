@@ -24,22 +24,8 @@ CAP = 30  # seconds: generous upper bound for a change to reach the switch
 
 @pytest.fixture(scope="module")
 def live(lab_ready):
-    with labkit.temp_workdir() as workdir:
-        db_url = f"sqlite:///{workdir / 'op25b.db'}"
-        scenario.load_example(db_url)
-        controller = labkit.ControllerProcess(
-            db_url, workdir, extra_args=["--op25b-reconcile-interval", "2"]).start()
-        lab = labkit.Lab(controller.port, workdir)
-        try:
-            lab.start()
-            scenario.start_servers(lab)
-            yield labkit.ExampleLab(lab, controller, db_url, workdir)
-        finally:
-            try:
-                lab.stop()
-            finally:
-                controller.stop()
-                print(f"--- controller log ---\n{controller.log()[-6000:]}")
+    with labkit.example_lab(extra_args=["--op25b-reconcile-interval", "2"]) as lab:
+        yield lab
 
 
 def ext(family: int = 4) -> str:

@@ -10,7 +10,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from tests.lab import labkit, scenario
+from tests.lab import labkit
 from tests.lab.test_lab_live import ext, op, until_tcp
 from topologies.isp import EDGE_DPID
 
@@ -28,21 +28,8 @@ def live_pg(lab_ready):
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     db_url = normalise_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        with labkit.temp_workdir() as workdir:
-            scenario.load_example(db_url)
-            controller = labkit.ControllerProcess(
-                db_url, workdir, extra_args=["--op25b-poll-interval", "120"]).start()
-            lab = labkit.Lab(controller.port, workdir)
-            try:
-                lab.start()
-                scenario.start_servers(lab)
-                yield labkit.ExampleLab(lab, controller, db_url, workdir), name
-            finally:
-                try:
-                    lab.stop()
-                finally:
-                    controller.stop()
-                    print(f"--- controller log ---\n{controller.log()[-4000:]}")
+        with labkit.example_lab(db_url, ["--op25b-poll-interval", "120"]) as lab:
+            yield lab, name
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.lab import labkit, scenario
+from tests.lab import labkit
 from tests.lab.test_lab_live import ext, op
 
 CAP = 30
@@ -14,23 +14,8 @@ CAP = 30
 
 @pytest.fixture(scope="module")
 def reject(lab_ready):
-    with labkit.temp_workdir() as workdir:
-        db_url = f"sqlite:///{workdir / 'op25b.db'}"
-        scenario.load_example(db_url)
-        controller = labkit.ControllerProcess(
-            db_url, workdir,
-            extra_args=["--op25b-block-action", "reject", "--op25b-sample-rate", "50"]).start()
-        lab = labkit.Lab(controller.port, workdir)
-        try:
-            lab.start()
-            scenario.start_servers(lab)
-            yield labkit.ExampleLab(lab, controller, db_url, workdir)
-        finally:
-            try:
-                lab.stop()
-            finally:
-                controller.stop()
-                print(f"--- controller log ---\n{controller.log()[-4000:]}")
+    with labkit.example_lab(extra_args=["--op25b-block-action", "reject", "--op25b-sample-rate", "50"]) as lab:
+        yield lab
 
 
 @pytest.mark.parametrize("family", [4, 6])

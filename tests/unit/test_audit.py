@@ -190,6 +190,8 @@ def test_import_records_one_entry_per_changed_subscriber(db: str, tmp_path: Path
     assert update["after"]["attachments"] == ["1:5:*:*"] and update["after"]["type"] == "dialup"
     assert entries[0]["after"]["unchanged"] == 1 and entries[0]["after"]["added"] == 1
     assert [e["key"] for e in entries if e["action"] == "import-add"] == ["A3", "A2", "A1"]
+    # The import's own writes (COPY on PostgreSQL) are not mistaken for direct SQL.
+    assert not any(e["action"].startswith("sql") or e["id"] is None for e in entries)
     # A no-op import writes no audit entry at all.
     count = len(audit_json(db, "--limit", "0"))
     assert run("--db", db, "subscriber", "import", str(path))[0] == 0
