@@ -350,10 +350,12 @@ class Enforcer:
     def poll_counters(self, session: SwitchSession) -> list[Any]:
         """Read the counted entries' packet counts and record what is new.
 
-        Each entry is identified by cookie+priority+match; a count lower than
-        last time (or a shorter duration) means the entry was replaced, so its
-        whole count is new. The last counts are stored in the database, so a
-        restarted controller does not count the same packets twice.
+        Each entry is identified by cookie+table+priority+match; a count lower
+        than last time, or a different installation time, means the entry was
+        replaced, so its whole count is new. Only entries whose count moved are
+        stored (a switch with 100k idle blocked subscribers costs nothing), and
+        the last counts live in the database, so a restarted controller does
+        not count the same packets twice.
         """
         from op25b_app.db.counters import CountDelta
 
@@ -365,31 +367,28 @@ class Enforcer:
         dp = session.datapath
         body = self._request(session, ofmsg.flow_stats_request(dp, counted_only=True),
                              "counter read")
-        parsed = self.runtime.run_blocking(_parse_all, dp, body)
+        rows = self.runtime.run_blocking(ofmsg.counter_rows, dp, body)
         snap = self.snapshot
         accounts = {r.attachment_id: r.account
                     for r in (snap.attachments_for(session.dpid) if snap else ())}
         marks = session.counter_marks
         changed: dict[str, tuple[int, float]] = {}
         deltas: list[CountDelta] = []
-        for spec, stat in parsed:
-            if spec is None or not constants.is_counted(spec.cookie):
-                continue
-            key = f"{spec.cookie:x}/{spec.priority}/{spec.match}"
-            packets = int(stat.packet_count)
-            duration = stat.duration_sec + stat.duration_nsec / 1e9
+        wall = time.time()
+        for key, cookie, passed, packets, duration in rows:
+            # When the entry was installed: stable from poll to poll, so an
+            # entry replaced since the last read is recognised even if its
+            # new count happens to be higher than the old one.
+            installed = wall - duration
             prev = marks.get(key)
-            if prev is None or packets < prev[0] or duration < prev[1]:
+            if prev is None or packets < prev[0] or abs(installed - prev[1]) > 2.0:
                 delta = packets
             else:
                 delta = packets - prev[0]
-            if prev != (packets, duration):
-                changed[key] = marks[key] = (packets, duration)
             if delta <= 0:
                 continue
-            attachment_id = constants.attachment_of(spec.cookie)
-            # Dropped or punted (sampled/rejected) = enforced; passed = monitored.
-            passed = spec.actions == "normal" or spec.actions.startswith(("goto:", "sample:"))
+            changed[key] = marks[key] = (packets, installed)
+            attachment_id = constants.attachment_of(cookie)
             mode = constants.MODE_MONITOR if passed else constants.MODE_ENFORCE
             account = accounts.get(attachment_id)
             deltas.append(CountDelta(session.dpid, attachment_id, account, mode, delta))

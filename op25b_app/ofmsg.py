@@ -241,6 +241,27 @@ def build_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec],
     return chunks
 
 
+def counter_rows(datapath: Any, stats: Iterable[Any]) -> list[tuple[str, int, bool, int, float]]:
+    """``(key, cookie, passed, packets, duration)`` of counted entries that saw packets.
+
+    Cheaper than ``parse_flow_stats`` (no FlowSpec validation): the counter
+    poll reads every counted entry each interval, and most have no packets.
+    ``passed`` is True when the entry forwards (monitor mode), False when it
+    drops or punts (enforced).
+    """
+    rows = []
+    for stat in stats:
+        packets = int(stat.packet_count)
+        if packets <= 0 or not constants.is_counted(stat.cookie):
+            continue
+        actions = _parse_actions(datapath, list(stat.instructions))
+        passed = actions == "normal" or actions.startswith(("goto:", SAMPLE_PREFIX))
+        key = f"{stat.cookie:x}/{stat.table_id}/{stat.priority}/{sorted(stat.match.items())}"
+        rows.append((key, stat.cookie, passed, packets,
+                     stat.duration_sec + stat.duration_nsec / 1e9))
+    return rows
+
+
 def serialize_chunks(datapath: Any, msgs: Iterable[Any]) -> Iterator[tuple[bytes, list[int]]]:
     """Serialize ready-made messages (assigning xids) into byte chunks (small batches)."""
     buf: list[bytes] = []

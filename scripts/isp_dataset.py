@@ -24,6 +24,8 @@ import random
 
 import sqlalchemy as sa
 
+from op25b_app.db.engine import write_connection
+
 from op25b_app.db.models import (
     Attachment,
     ConnectionType,
@@ -43,7 +45,7 @@ def populate(engine: sa.Engine, subscribers: int, switches: int = 20, seed: int 
     """Insert the dataset; returns counts. Switch dpids are first_dpid.. ."""
     rng = random.Random(seed)
     now = dt.datetime.now(dt.timezone.utc)
-    with engine.begin() as conn:
+    with write_connection(engine) as conn:
         types = dict(conn.execute(sa.select(ConnectionType.name, ConnectionType.id)).all())
         if "business" not in types:
             conn.execute(sa.insert(ConnectionType.__table__).values(
@@ -127,7 +129,7 @@ def populate_single_switch(engine: sa.Engine, dpid: int, entries: int, seed: int
     rng = random.Random(seed)
     now = dt.datetime.now(dt.timezone.utc)
     hosts = rng.sample(range(1, 1 << 22), entries)
-    with engine.begin() as conn:
+    with write_connection(engine) as conn:
         types = dict(conn.execute(sa.select(ConnectionType.name, ConnectionType.id)).all())
         if existing:
             sid = conn.execute(sa.select(Switch.__table__.c.id).where(

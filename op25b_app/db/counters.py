@@ -65,9 +65,9 @@ def load_marks(engine: Engine, dpid: int) -> dict[str, tuple[int, float]]:
     """The last counts recorded for ``dpid``'s counted entries."""
     cm = CounterMark.__table__
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(cm.c.entry, cm.c.packets, cm.c.duration)
+        rows = conn.execute(sa.select(cm.c.entry, cm.c.packets, cm.c.installed)
                             .where(cm.c.dpid == dpid_to_db(dpid)))
-        return {entry: (int(packets), float(duration)) for entry, packets, duration in rows}
+        return {entry: (int(packets), float(installed)) for entry, packets, installed in rows}
 
 
 def record(engine: Engine, dpid: int, deltas: Iterable[CountDelta],
@@ -90,12 +90,12 @@ def record(engine: Engine, dpid: int, deltas: Iterable[CountDelta],
                 index_elements=["bucket", "dpid", "attachment_id", "mode"],
                 set_={"packets": bc.c.packets + stmt.excluded.packets,
                       "account": stmt.excluded.account}))
-        for entry, (packets, duration) in marks.items():
+        for entry, (packets, installed) in marks.items():
             stmt = insert(cm).values(dpid=dpid_to_db(dpid), entry=entry, packets=packets,
-                                     duration=duration)
+                                     installed=installed)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["dpid", "entry"],
-                set_={"packets": stmt.excluded.packets, "duration": stmt.excluded.duration}))
+                set_={"packets": stmt.excluded.packets, "installed": stmt.excluded.installed}))
         if sample_rows:
             conn.execute(sa.insert(ss), sample_rows)
         if retention is not None:

@@ -106,6 +106,21 @@ def write_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+@contextlib.contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core write transaction holding the write lock from its first statement.
+
+    On SQLite a deferred transaction that reads first and writes later fails
+    at once with "database is locked" if another writer (the controller's
+    status and counters) committed in between; BEGIN IMMEDIATE waits for the
+    lock (busy timeout) instead. Bulk loaders and scripts use this.
+    """
+    writer = engine.execution_options(**{WRITE_OPTION: True})
+    with writer.begin() as conn:
+        _lock_for_write(conn)
+        yield conn
+
+
 def _reader(engine: Engine) -> Engine:
     """``engine`` configured so one transaction's SELECTs share one snapshot.
 

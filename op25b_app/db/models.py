@@ -403,7 +403,8 @@ class CounterMark(Base):
     dpid: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     entry: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
     packets: Mapped[int] = mapped_column(sa.BigInteger)
-    duration: Mapped[float] = mapped_column(sa.Float)
+    #: When the entry was installed (epoch seconds): tells a replaced entry apart.
+    installed: Mapped[float] = mapped_column(sa.Float)
 
 
 class SynSample(Base):

@@ -37,6 +37,16 @@ def until_tcp(lab, src: str, dst: str, port: int, want: str) -> None:
                     what=f"{src} -> {dst}:{port} {want}")
 
 
+def wait_in_sync(live) -> None:
+    """Until the edge switch holds the database's current revision (from op25b status)."""
+    def in_sync() -> bool:
+        data = json.loads(op(live, "status", "--json"))
+        edge = [r for r in data["switches"] if r["dpid"] == 1 and r["connected"]]
+        return bool(edge) and edge[0]["revision_applied"] == data["policy_revision"]
+
+    labkit.wait_for(in_sync, CAP, what="the edge switch at the current revision")
+
+
 def op(live, *args: str) -> str:
     result = scenario.op25b(live.db_url, *args, check=False)
     assert result.returncode == 0, result.stderr
@@ -180,6 +190,7 @@ def test_no_gap_while_entries_are_replaced(live):
     assert any(any("ipv6_src=fd25::30/127" in f for f in flows) for flows in seen_flows)
     op(live, "subscriber", "remove", "BB-NEW1")
     op(live, "subscriber", "remove", "DU-POOL5")
+    wait_in_sync(live)
 
 
 def _ours(flows: list[str]) -> list[ofctl_parse.OfctlFlow]:
@@ -213,6 +224,7 @@ def test_reconciliation_repairs_drift_and_leaves_foreign_entries(live):
 
 def test_warm_restart_keeps_entries_and_enforces_while_down(live):
     lab = live.lab
+    wait_in_sync(live)
     before = {(f.priority, f.match): f for f in _ours(labkit.dump_flows(EDGE_SWITCH))}
     live.controller.stop(signal.SIGKILL)
     try:
@@ -268,6 +280,7 @@ def test_controller_stays_responsive_through_a_100k_row_change(live):
     with open(ovs_log, "rb") as fh:
         log_offset = fh.seek(0, 2)
     controller_log_offset = len(live.controller.log())
+    wait_in_sync(live)
     baseline = _flow_count(EDGE_SWITCH)
     engine = make_engine(live.db_url)
     try:

@@ -66,7 +66,7 @@ def upgrade() -> None:
         sa.Column("dpid", sa.BigInteger, nullable=False),
         sa.Column("entry", sa.String(300), nullable=False),
         sa.Column("packets", sa.BigInteger, nullable=False),
-        sa.Column("duration", sa.Float, nullable=False),
+        sa.Column("installed", sa.Float, nullable=False),
         sa.PrimaryKeyConstraint("dpid", "entry", name="pk_counter_marks"),
     )
     op.create_table(
