@@ -39,6 +39,13 @@ COOKIE_BAND_MASK = 0x7F
 COOKIE_ATTACHMENT_SHIFT = 8
 COOKIE_ATTACHMENT_MAX = (1 << 40) - 1
 
+#: Flow-stats reads are split into this many slices by the attachment id's low
+#: bits in the cookie (cookie-masked requests). Ryu parses each reply on its
+#: event loop without yielding, so reading 100k entries in one request would
+#: starve echo replies for seconds; slices keep each parse short.
+STATS_SLICES = 16
+STATS_SLICE_SHIFT = COOKIE_ATTACHMENT_SHIFT
+
 #: Enforcement modes: drop blocked TCP/25, or let it pass and only count it.
 MODE_ENFORCE = "enforce"
 MODE_MONITOR = "monitor"

@@ -365,8 +365,7 @@ class Enforcer:
             session.counter_marks = (self.runtime.run_blocking(loader, session.dpid)
                                      if loader else {})
         dp = session.datapath
-        body = self._request(session, ofmsg.flow_stats_request(dp, counted_only=True),
-                             "counter read")
+        body = self._read_sliced(session, counted_only=True)
         rows = self.runtime.run_blocking(ofmsg.counter_rows, dp, body)
         snap = self.snapshot
         accounts = {r.attachment_id: r.account
@@ -647,7 +646,7 @@ class Enforcer:
     def _read_entries(self, session: SwitchSession) -> frozenset[FlowSpec]:
         """Read op25b's entries back from the switch; delete ones we cannot parse."""
         dp = session.datapath
-        body = self._request(session, ofmsg.flow_stats_request(dp), "flow read")
+        body = self._read_sliced(session, counted_only=False)
         parsed = self.runtime.run_blocking(_parse_all, dp, body)
         specs = frozenset(spec for spec, _stat in parsed if spec is not None)
         junk = [ofmsg.raw_delete_strict(dp, stat.table_id, stat.priority, stat.match)
@@ -713,6 +712,16 @@ class Enforcer:
         if self.sessions.get(session.dpid) is not session:
             raise UpdateFailed(f"switch {session.dpid:016x}: disconnected during update")
         return pending.body
+
+    def _read_sliced(self, session: SwitchSession, counted_only: bool) -> list[Any]:
+        """Flow stats of op25b's entries, read slice by slice (see STATS_SLICES)."""
+        dp = session.datapath
+        body: list[Any] = []
+        for index in range(constants.STATS_SLICES):
+            req = ofmsg.flow_stats_request(dp, counted_only=counted_only, slice_index=index)
+            body.extend(self._request(session, req, "flow read"))
+            self.runtime.sleep(0)
+        return body
 
     def _barrier(self, session: SwitchSession) -> None:
         dp = session.datapath

@@ -123,22 +123,31 @@ def raw_delete_strict(datapath: Any, table: int, priority: int, match: Any) -> A
     )
 
 
-def flow_stats_request(datapath: Any, counted_only: bool = False) -> Any:
-    """Request every entry in op25b's cookie range, in all tables.
+def flow_stats_request(datapath: Any, counted_only: bool = False,
+                       slice_index: int | None = None) -> Any:
+    """Request op25b's entries (cookie-masked), in all tables.
 
     ``counted_only`` narrows it to the entries whose packets are (would-be)
-    blocked attempts, so the periodic counter poll reads only those.
+    blocked attempts. ``slice_index`` (0..STATS_SLICES-1) narrows it further
+    to one slice of attachment ids, so a large table is read in parts.
     """
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
-    flag = constants.COOKIE_COUNTED if counted_only else 0
+    cookie, mask = constants.COOKIE_BASE, constants.COOKIE_MASK
+    if counted_only:
+        cookie |= constants.COOKIE_COUNTED
+        mask |= constants.COOKIE_COUNTED
+    if slice_index is not None:
+        slice_mask = (constants.STATS_SLICES - 1) << constants.STATS_SLICE_SHIFT
+        cookie |= (slice_index << constants.STATS_SLICE_SHIFT) & slice_mask
+        mask |= slice_mask
     return parser.OFPFlowStatsRequest(
         datapath,
         0,
         ofp.OFPTT_ALL,
         ofp.OFPP_ANY,
         ofp.OFPG_ANY,
-        constants.COOKIE_BASE | flag,
-        constants.COOKIE_MASK | flag,
+        cookie,
+        mask,
         parser.OFPMatch(),
     )
 

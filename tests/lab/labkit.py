@@ -7,7 +7,8 @@ pytest imports Mininet from ``/usr/lib/python3/dist-packages`` and op25b from
 the editable install, and Mininet's helper ``/usr/bin/mnexec`` is on PATH.
 
 Everything here creates objects with the ``op25`` prefix and removes only
-those (never ``mn -c``, which kills processes by name and deletes /tmp/*.log).
+those (never Mininet's global cleanup, which kills processes by name and deletes
+/tmp/*.log).
 A lab that cannot be built raises ``LabUnavailable``; tests let it fail.
 """
 

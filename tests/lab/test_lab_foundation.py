@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 
-from tests.lab import labkit
+from tests.lab import labkit, scenario
 from topologies.isp import CORE_SWITCH, EDGE_SWITCH
 
 
@@ -37,3 +40,19 @@ def test_controller_installed_its_entries(example_lab):
     flows = labkit.dump_flows(EDGE_SWITCH)
     assert any("priority=0" in f and "actions=NORMAL" in f for f in flows), flows
     assert "ERROR" not in example_lab.controller.log()
+
+
+def test_controller_version_names_op25b_and_ryu():
+    out = labkit.run([str(labkit.VENV_BIN / "op25b-controller"), "--version"]).stdout
+    assert out.startswith("op25b ") and "(ryu 4.34)" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_controller_idles_without_switches_and_stops_with_status_0(lab_ready, tmp_path, sig):
+    db_url = f"sqlite:///{tmp_path / 'op25b.db'}"
+    scenario.op25b(db_url, "db", "init")
+    ctl = labkit.ControllerProcess(db_url, tmp_path).start()
+    time.sleep(2)  # idle: polling the database, no switch connected
+    assert ctl.proc.poll() is None
+    assert ctl.stop(sig) == 0
+    assert "Traceback" not in ctl.log()

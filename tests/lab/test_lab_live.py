@@ -323,3 +323,27 @@ def test_opt_out_expires_by_itself(live):
     until_tcp(lab, "bb1", ext(), 25, labkit.TIMEOUT)
     until_tcp(lab, "bb1", ext(6), 25, labkit.TIMEOUT)
     assert "policy changes by time" in live.controller.log()
+
+
+def test_round_trip_cli_api_switch(live, tmp_path):
+    """A NOC change through the REST API reaches the switch; the CLI and audit see it."""
+
+    from tests.api.conftest import WRITE_TOKEN, start_api, stop_api, write_config
+
+    lab = live.lab
+    api = start_api(live.db_url, write_config(tmp_path / "api.toml"), tmp_path / "api.log")
+    try:
+        with api.client(WRITE_TOKEN) as client:
+            resp = client.patch("/subscribers/BB-0001", json={"type": "dialup"})
+            assert resp.status_code == 200, resp.text
+            until_tcp(lab, "bb1", ext(), 25, labkit.CONNECTED)
+            assert json.loads(op(live, "subscriber", "show", "BB-0001", "--json"))["type"] \
+                == "dialup"
+            # And back through the CLI; the API reads what the CLI wrote.
+            op(live, "subscriber", "set-type", "BB-0001", "broadband")
+            until_tcp(lab, "bb1", ext(), 25, labkit.TIMEOUT)
+            assert client.get("/subscribers/BB-0001").json()["type"] == "broadband"
+        audit = op(live, "audit", "--account", "BB-0001")
+        assert "token:tester" in audit
+    finally:
+        assert stop_api(api) == 0
