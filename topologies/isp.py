@@ -31,6 +31,8 @@ import functools
 from mininet.node import Host, OVSSwitch
 from mininet.topo import Topo
 
+#: Module-level names must not collide with the names ``mn --custom`` runs this
+#: file next to (mn's own HOSTS, SWITCHES, TOPOS dictionaries).
 #: Every lab object op25b creates carries this prefix, so stale ones from a
 #: crashed run can be found and removed without touching anything else.
 LAB_PREFIX = "op25"
@@ -63,7 +65,7 @@ class LabHost:
         return self.ipv6.split("/")[0]
 
 
-HOSTS: tuple[LabHost, ...] = (
+LAB_HOSTS: tuple[LabHost, ...] = (
     LabHost("bb1", EDGE_SWITCH, 2, "10.25.0.11/24", "fd25::11/64", "broadband customer"),
     LabHost("bb2", EDGE_SWITCH, 3, "10.25.0.12/24", "fd25::12/64", "broadband customer"),
     LabHost("du1", EDGE_SWITCH, 4, "10.25.0.21/24", "fd25::21/64", "dial-up customer (RAS port)"),
@@ -72,7 +74,7 @@ HOSTS: tuple[LabHost, ...] = (
     LabHost("ext", CORE_SWITCH, 3, "10.25.0.100/24", "fd25::100/64", "external mail server"),
     LabHost("web", CORE_SWITCH, 4, "10.25.0.80/24", "fd25::80/64", "web server"),
 )
-HOSTS_BY_NAME = {h.name: h for h in HOSTS}
+HOSTS_BY_NAME = {h.name: h for h in LAB_HOSTS}
 
 
 class IspHost(Host):
@@ -92,7 +94,7 @@ class IspHost(Host):
 
 
 class IspTopo(Topo):
-    """Customer-edge switch + core switch with the hosts in ``HOSTS``."""
+    """Customer-edge switch + core switch with the hosts in ``LAB_HOSTS``."""
 
     def build(self) -> None:  # type: ignore[override]
         edge = self.addSwitch(EDGE_SWITCH, dpid=f"{EDGE_DPID:016x}", failMode="secure",
@@ -100,7 +102,7 @@ class IspTopo(Topo):
         core = self.addSwitch(CORE_SWITCH, dpid=f"{CORE_DPID:016x}", failMode="secure",
                               datapath="user", protocols="OpenFlow13")
         self.addLink(edge, core, port1=EDGE_UPLINK_PORT, port2=CORE_DOWNLINK_PORT)
-        for host in HOSTS:
+        for host in LAB_HOSTS:
             node = self.addHost(host.name, cls=IspHost, ip=host.ipv4, ipv6=host.ipv6)
             self.addLink(node, host.switch, port2=host.port)
 
