@@ -62,10 +62,13 @@ def test_monitor_until_the_scheduled_date_then_enforce(abuse):
     assert lab.tcp("new1", ext(6), 25) == labkit.CONNECTED
     assert lab.tcp("du1", ext(), 25) == labkit.CONNECTED
     # ... but is counted per subscriber: the notice list before enforcement.
-    labkit.wait_for(lambda: packets_of(report(abuse, "affected"), "BB-0001") > 0, CAP,
-                    what="BB-0001 in the affected report")
-    rows = report(abuse, "affected")
-    assert packets_of(rows, "(unregistered sender)") > 0
+    def both_counted():
+        rows = report(abuse, "affected")
+        ok = packets_of(rows, "BB-0001") > 0 and packets_of(rows, "(unregistered sender)") > 0
+        return rows if ok else None
+
+    # Counters are read every second: wait for the poll that saw both senders.
+    rows = labkit.wait_for(both_counted, CAP, what="BB-0001 and new1 in the affected report")
     assert packets_of(rows, "DU-0001") == 0 and packets_of(rows, "BB-0002") == 0
     csv = op(abuse, "report", "affected", "--csv")
     assert csv.splitlines()[0].startswith("account,") and "BB-0001" in csv
@@ -78,7 +81,7 @@ def test_monitor_until_the_scheduled_date_then_enforce(abuse):
 
 def test_counters_equal_the_raw_syns_sent_and_suspects_report(abuse):
     lab = abuse.lab
-    assert lab.tcp("bb1", ext(), 25, timeout=1) == labkit.TIMEOUT  # enforcing
+    until_tcp(lab, "bb1", ext(), 25, labkit.TIMEOUT)  # enforcing since the start time
 
     def settled_total() -> int:
         first = packets_of(report(abuse, "suspects", "--threshold", "0"), "BB-0001")
