@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from op25b_app.db.engine import dialect_insert
 from op25b_app.db.models import BlockedCount, CounterMark, Subscriber, SynSample
 from op25b_app.db.models import dpid_to_db
 
@@ -53,14 +54,6 @@ def bucket_of(now: dt.datetime) -> dt.datetime:
     return now.replace(minute=0, second=0, microsecond=0)
 
 
-def _insert(engine: Engine) -> Any:
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
 def load_marks(engine: Engine, dpid: int) -> dict[str, tuple[int, float]]:
     """The last counts recorded for ``dpid``'s counted entries."""
     cm = CounterMark.__table__
@@ -74,7 +67,7 @@ def record(engine: Engine, dpid: int, deltas: Iterable[CountDelta],
            marks: dict[str, tuple[int, float]], now: dt.datetime,
            retention: dt.timedelta | None = None, samples: Iterable[Sample] = ()) -> None:
     """Add ``deltas`` to the current bucket, store ``marks`` and ``samples``, atomically."""
-    insert = _insert(engine)
+    insert = dialect_insert(engine)
     ss = SynSample.__table__
     sample_rows = [{"seen_at": x.seen_at, "dpid": dpid_to_db(x.dpid),
                     "attachment_id": x.attachment_id, "account": x.account, "src": x.src,

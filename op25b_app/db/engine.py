@@ -106,6 +106,19 @@ def write_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+def dialect_insert(engine: Engine) -> Any:
+    """The backend's INSERT construct, which has ``on_conflict_do_update`` (upserts).
+
+    SQLite and PostgreSQL spell ON CONFLICT the same way; SQLAlchemy keeps the
+    construct per dialect, so upserting code asks here instead of choosing itself.
+    """
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 @contextlib.contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
     """A Core write transaction holding the write lock from its first statement.

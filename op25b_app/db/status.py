@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from op25b_app.db.engine import dialect_insert
 from op25b_app.db.models import ControllerStatus, Switch, SwitchStatus
 from op25b_app.db.snapshot_loader import read_revision
 
@@ -31,11 +32,7 @@ class SwitchRow:
 
 
 def _upsert(engine: Engine, table: sa.Table, row: dict[str, Any], keys: list[str]) -> Any:
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**row)
+    stmt = dialect_insert(engine)(table).values(**row)
     return stmt.on_conflict_do_update(
         index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}
     )
