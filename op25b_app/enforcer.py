@@ -192,6 +192,7 @@ class Enforcer:
         self.metrics = metrics
         self._noticed_at = time.monotonic()
         self._samples: list[Any] = []
+        self._account_cache: dict[int, tuple[PolicySnapshot, dict[int, str]]] = {}
         self.rejects_sent = 0
         self.policy_options = policy_options
         self.options = options
@@ -367,9 +368,7 @@ class Enforcer:
         dp = session.datapath
         body = self._read_sliced(session, counted_only=True)
         rows = self.runtime.run_blocking(ofmsg.counter_rows, dp, body)
-        snap = self.snapshot
-        accounts = {r.attachment_id: r.account
-                    for r in (snap.attachments_for(session.dpid) if snap else ())}
+        accounts = self._accounts(session.dpid)
         marks = session.counter_marks
         changed: dict[str, tuple[int, float]] = {}
         deltas: list[CountDelta] = []
@@ -621,11 +620,7 @@ class Enforcer:
         # never answered with a RST.
         copy = constants.band_of(cookie) == constants.Band.SAMPLE
         attachment_id = (metadata or 0) if copy else constants.attachment_of(cookie)
-        account = None
-        snap = self.snapshot
-        if snap is not None and attachment_id:
-            account = next((r.account for r in snap.attachments_for(dpid)
-                            if r.attachment_id == attachment_id), None)
+        account = self._accounts(dpid).get(attachment_id) if attachment_id else None
         if len(self._samples) < 10_000:  # bounded even if the database is down
             self._samples.append(Sample(self.runtime.now(), dpid, attachment_id, account,
                                         headers.src, headers.dst, headers.dport))
@@ -638,6 +633,21 @@ class Enforcer:
                                       data=sampling.build_rst(headers))
             dp.send_msg(out)
             self.rejects_sent += 1
+
+    def _accounts(self, dpid: int) -> dict[int, str]:
+        """attachment id -> account for ``dpid`` in the current snapshot (built once).
+
+        Packet-ins and counter polls both attribute by attachment id; a scan of
+        100k attachments per sampled packet would be the wrong place to pay.
+        """
+        snap = self.snapshot
+        if snap is None:
+            return {}
+        cached = self._account_cache.get(dpid)
+        if cached is None or cached[0] is not snap:
+            cached = (snap, {r.attachment_id: r.account for r in snap.attachments_for(dpid)})
+            self._account_cache[dpid] = cached
+        return cached[1]
 
     def take_samples(self) -> list[Any]:
         samples, self._samples = self._samples, []
