@@ -14,10 +14,10 @@ demo: bootstrap
 ## make test: the whole suite (unit, database on SQLite and PostgreSQL, lab)
 test: bootstrap
 	scripts/ovs-up
-	OP25B_TEST_PG_URL="$$(scripts/pg-up)" $(PY) -m pytest $(PYTEST_ARGS)
+	pg_url="$$(scripts/pg-up)" && OP25B_TEST_PG_URL="$$pg_url" $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: bootstrap
-	OP25B_TEST_PG_URL="$$(scripts/pg-up)" $(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	pg_url="$$(scripts/pg-up)" && OP25B_TEST_PG_URL="$$pg_url" $(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: bootstrap
 	scripts/ovs-up

@@ -30,12 +30,16 @@ def _fresh_pg_database() -> Iterator[str]:
                     "(it starts PostgreSQL with scripts/pg-up)", pytrace=False)
     from op25b_app.db.engine import normalise_url
 
-    admin = sa.create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        parsed = normalise_url(admin_url)
+    except sa.exc.ArgumentError:
+        pytest.fail(f"{PG_ENV_VAR} is not a database URL: {admin_url!r}", pytrace=False)
+    admin = sa.create_engine(parsed, isolation_level="AUTOCOMMIT")
     name = f"op25b_test_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield normalise_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        yield parsed.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
