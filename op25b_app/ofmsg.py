@@ -229,25 +229,16 @@ def build_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec],
     Returns ``[(chunk, xids), ...]`` with xids in ``specs`` order.
     """
     build = {"add": flow_add, "modify": flow_modify_strict, "delete": flow_delete_strict}[kind]
-    chunks: list[tuple[bytes, list[int]]] = []
-    buf: list[bytes] = []
-    xids: list[int] = []
-    size = 0
-    for index, spec in enumerate(specs):
-        msg = build(datapath, spec)
-        xid = (first_xid + index) & 0xFFFFFFFF
-        msg.set_xid(xid)
-        msg.serialize()
-        data = bytes(msg.buf)
-        buf.append(data)
-        xids.append(xid)
-        size += len(data)
-        if size >= SEND_CHUNK_BYTES:
-            chunks.append((b"".join(buf), xids))
-            buf, xids, size = [], [], 0
-    if buf:
-        chunks.append((b"".join(buf), xids))
-    return chunks
+
+    def serialized() -> Iterator[tuple[bytes, int]]:
+        for index, spec in enumerate(specs):
+            msg = build(datapath, spec)
+            xid = (first_xid + index) & 0xFFFFFFFF
+            msg.set_xid(xid)
+            msg.serialize()
+            yield bytes(msg.buf), xid
+
+    return list(_chunked(serialized()))
 
 
 def counter_rows(datapath: Any, stats: Iterable[Any]) -> list[tuple[str, int, bool, int, float]]:
@@ -273,18 +264,30 @@ def counter_rows(datapath: Any, stats: Iterable[Any]) -> list[tuple[str, int, bo
 
 def serialize_chunks(datapath: Any, msgs: Iterable[Any]) -> Iterator[tuple[bytes, list[int]]]:
     """Serialize ready-made messages (assigning xids) into byte chunks (small batches)."""
+
+    def serialized() -> Iterator[tuple[bytes, int]]:
+        for msg in msgs:
+            datapath.set_xid(msg)
+            msg.serialize()
+            yield bytes(msg.buf), msg.xid
+
+    return _chunked(serialized())
+
+
+def _chunked(messages: Iterable[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[int]]]:
+    """Group serialized ``(bytes, xid)`` messages into ``(chunk, xids)`` of about
+    SEND_CHUNK_BYTES: one socket write per chunk instead of one per flow mod,
+    while a chunk stays small enough to interleave with echo replies."""
     buf: list[bytes] = []
-    size = 0
     xids: list[int] = []
-    for msg in msgs:
-        datapath.set_xid(msg)
-        msg.serialize()
-        buf.append(bytes(msg.buf))
-        xids.append(msg.xid)
-        size += len(msg.buf)
+    size = 0
+    for data, xid in messages:
+        buf.append(data)
+        xids.append(xid)
+        size += len(data)
         if size >= SEND_CHUNK_BYTES:
             yield b"".join(buf), xids
-            buf, size, xids = [], 0, []
+            buf, xids, size = [], [], 0
     if buf:
         yield b"".join(buf), xids
 

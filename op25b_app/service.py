@@ -722,17 +722,49 @@ class PolicyService:
 
     def list_subscribers(self) -> list[SubscriberView]:
         """All subscribers with their attachments, by account."""
+        return self.page_subscribers()[0]
+
+    def page_subscribers(
+        self,
+        *,
+        type_name: str | None = None,
+        account_prefix: str | None = None,
+        dpid: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[list[SubscriberView], int]:
+        """One page of subscribers (by account) matching the filters, and how many match.
+
+        Filters, count and page run in SQL, so a page of an ISP's 100k
+        subscribers costs one indexed query and the page's own rows instead
+        of reading everyone. The count and the page come from one read
+        transaction, so ``total`` agrees with the page.
+        """
+        conditions: list[sa.ColumnElement[bool]] = []
+        if type_name is not None:
+            conditions.append(Subscriber.connection_type.has(ConnectionType.name == type_name))
+        if account_prefix is not None:
+            # autoescape: an account containing % or _ is a literal prefix, not a pattern.
+            conditions.append(Subscriber.account.startswith(account_prefix, autoescape=True))
+        if dpid is not None:
+            conditions.append(Subscriber.attachments.any(Attachment.switch.has(Switch.dpid == dpid)))
         now = self._clock()
         with self._read() as session:
-            rows = session.scalars(
+            total = session.scalar(
+                sa.select(sa.func.count()).select_from(Subscriber).where(*conditions)
+            ) or 0
+            query = (
                 sa.select(Subscriber)
+                .where(*conditions)
                 .options(
                     selectinload(Subscriber.connection_type),
                     selectinload(Subscriber.attachments).selectinload(Attachment.switch),
                 )
                 .order_by(Subscriber.account)
+                .offset(offset)
+                .limit(limit)
             )
-            return [_subscriber_view(s, now) for s in rows]
+            return [_subscriber_view(s, now) for s in session.scalars(query)], total
 
     def show_subscriber(self, account: str) -> SubscriberView:
         """One subscriber with attachments, exemption and whether TCP/25 is blocked now."""

@@ -10,11 +10,10 @@ controller restarts.
 Route functions are plain ``def``: the service and SQLAlchemy block, and
 FastAPI runs such functions in its thread pool instead of on the event loop.
 
-Listing filters and pages in Python over the service's full lists. That is
-simple and exactly consistent with ``op25b subscriber list``; it costs one
-full read per request, which is fine for thousands of subscribers. (For
-100k-row deployments the filters belong in ``PolicyService.list_subscribers``
-as SQL.)
+Subscribers - the one list that grows to an ISP's 100k rows - are filtered,
+counted and paged in SQL (``PolicyService.page_subscribers``). Switches,
+connection types and MTAs are a handful to a few hundred rows and are paged
+in Python over the service's lists.
 """
 
 from __future__ import annotations
@@ -276,13 +275,11 @@ def _add_routes(app: FastAPI, engine: Engine, settings: _ServiceSettings) -> Non
             description="Only subscribers attached to this switch (decimal or 0x-hex).")] = None,
     ) -> dict[str, Any]:
         on_switch = None if dpid is None else parse_dpid(dpid)
-        rows = [
-            s for s in service(request).list_subscribers()
-            if (type is None or s.type == type)
-            and (account_prefix is None or s.account.startswith(account_prefix))
-            and (on_switch is None or any(a.dpid == on_switch for a in s.attachments))
-        ]
-        return _page(rows, limit, offset)
+        rows, total = service(request).page_subscribers(
+            type_name=type, account_prefix=account_prefix, dpid=on_switch,
+            limit=limit, offset=offset)
+        return {"items": [r.to_dict() for r in rows], "total": total,
+                "limit": limit, "offset": offset}
 
     @app.post("/subscribers", operation_id="createSubscriber", status_code=201,
               response_model=schemas.Subscriber, responses=_SUBSCRIBER_CREATED,

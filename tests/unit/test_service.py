@@ -554,3 +554,31 @@ def test_parsers() -> None:
             parse_attach_point(bad)
     with pytest.raises(ValidationError, match="field 'dpid'"):
         parse_dpid(True)
+
+
+def test_page_subscribers_filters_counts_and_pages_in_sql(service: PolicyService) -> None:
+    """The API's subscriber pages: filters, total and page agree, wildcards are literal."""
+    service.add_switch("0xffffffffffffffff", "big")
+    service.add_subscriber("A_1", "", "broadband", [AttachmentSpec(1, 7), AttachmentSpec(1, 8)])
+    service.add_subscriber("AB1", "", "dialup", [AttachmentSpec("0xffffffffffffffff", 3)])
+    service.add_subscriber("A%2", "", "broadband", [AttachmentSpec("0xffffffffffffffff", 4)])
+
+    def accounts(**kwargs: object) -> tuple[list[str], int]:
+        rows, total = service.page_subscribers(**kwargs)  # type: ignore[arg-type]
+        return [r.account for r in rows], total
+
+    # The order is the database's collation of account (binary on SQLite and on
+    # a C-locale PostgreSQL); pages must be consecutive slices of it.
+    everyone, total = accounts()
+    assert sorted(everyone) == ["A%2", "A100", "AB1", "A_1"] and total == 4
+    assert accounts(limit=2, offset=1) == (everyone[1:3], 4)
+    assert accounts(offset=4) == ([], 4)
+    # '_' and '%' are characters of the account, not LIKE patterns.
+    assert accounts(account_prefix="A_") == (["A_1"], 1)
+    assert accounts(account_prefix="A%") == (["A%2"], 1)
+    assert accounts(type_name="broadband") == ([a for a in everyone if a != "AB1"], 3)
+    # Two attachments on one switch: the subscriber is listed (and counted) once.
+    assert accounts(dpid=1) == ([a for a in everyone if a in ("A100", "A_1")], 2)
+    assert accounts(dpid=2**64 - 1, type_name="broadband") == (["A%2"], 1)
+    assert accounts(type_name="no-such-type") == ([], 0)
+    assert service.list_subscribers() == service.page_subscribers()[0]
