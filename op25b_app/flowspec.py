@@ -201,14 +201,14 @@ def check_actions(table: int, actions: object) -> str:
             raise FlowSpecError("actions", actions, f"sample table must be in {table + 1}.."
                                 f"{MAX_TABLE_ID}")
         return f"{SAMPLE_PREFIX}{target}"
-    target = goto_target(actions)
-    if target is None:
+    goto = goto_target(actions)
+    if goto is None:
         raise FlowSpecError("actions", actions, "must be 'normal', 'drop' or 'goto:N'")
-    if not table < target <= MAX_TABLE_ID:
+    if not table < goto <= MAX_TABLE_ID:
         raise FlowSpecError(
             "actions", actions, f"goto target must be in {table + 1}..{MAX_TABLE_ID}"
         )
-    return f"{GOTO_PREFIX}{target}"
+    return f"{GOTO_PREFIX}{goto}"
 
 
 def _canonical_address(field: str, value: object) -> netaddr.IPNetwork:

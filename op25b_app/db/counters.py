@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -68,11 +68,11 @@ def record(engine: Engine, dpid: int, deltas: Iterable[CountDelta],
            retention: dt.timedelta | None = None, samples: Iterable[Sample] = ()) -> None:
     """Add ``deltas`` to the current bucket, store ``marks`` and ``samples``, atomically."""
     insert = dialect_insert(engine)
-    ss = SynSample.__table__
+    ss = cast(sa.Table, SynSample.__table__)
     sample_rows = [{"seen_at": x.seen_at, "dpid": dpid_to_db(x.dpid),
                     "attachment_id": x.attachment_id, "account": x.account, "src": x.src,
                     "dst": x.dst, "dport": x.dport} for x in samples]
-    bc, cm = BlockedCount.__table__, CounterMark.__table__
+    bc, cm = cast(sa.Table, BlockedCount.__table__), cast(sa.Table, CounterMark.__table__)
     bucket = bucket_of(now)
     with engine.begin() as conn:
         for d in deltas:

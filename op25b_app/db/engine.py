@@ -113,10 +113,12 @@ def dialect_insert(engine: Engine) -> Any:
     construct per dialect, so upserting code asks here instead of choosing itself.
     """
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 @contextlib.contextmanager

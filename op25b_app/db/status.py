@@ -31,7 +31,7 @@ class SwitchRow:
     last_error: str | None
 
 
-def _upsert(engine: Engine, table: sa.Table, row: dict[str, Any], keys: list[str]) -> Any:
+def _upsert(engine: Engine, table: sa.FromClause, row: dict[str, Any], keys: list[str]) -> Any:
     stmt = dialect_insert(engine)(table).values(**row)
     return stmt.on_conflict_do_update(
         index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}
