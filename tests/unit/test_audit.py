@@ -274,6 +274,24 @@ def test_direct_sql_attachment_rows_name_the_account_on_postgresql(pg_engine: sa
     assert (entry.before["vlan"], entry.after["vlan"]) == (None, 7)
 
 
+def test_direct_sql_on_global_enforcement_is_recorded_on_postgresql(
+    pg_engine: sa.Engine,
+) -> None:
+    """Switching enforcement off by hand on every switch is named, not just a revision gap."""
+    service = PolicyService(pg_engine, actor="ops")
+    service.set_enforcement("enforce")
+    start = revision(pg_engine)
+    raw(pg_engine, "UPDATE global_enforcement SET mode = 'monitor'")
+    (entry, ours, *_rest) = service.audit_log(limit=5)
+    assert entry.actor.startswith("direct SQL (")
+    assert (entry.action, entry.entity, entry.key) == ("sql-update", "enforcement", "global")
+    assert (entry.before["mode"], entry.after["mode"]) == ("enforce", "monitor")
+    assert (entry.revision_before, entry.revision_after) == (start, revision(pg_engine))
+    # op25b's own change is recorded once, by the service, not again by the trigger.
+    assert (ours.actor, ours.action, ours.entity) == ("ops", "set", "enforcement")
+    assert not any(e.is_revision_gap for e in service.audit_log())
+
+
 def test_changes_before_the_audit_migration_are_not_blamed_on_sql(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
