@@ -740,6 +740,11 @@ class PolicyService:
         of reading everyone. The count and the page come from one read
         transaction, so ``total`` agrees with the page.
         """
+        # The filters reach SQL as bound parameters; PostgreSQL refuses text
+        # with NUL, and no stored name or account holds a control character.
+        for field, text in (("type", type_name), ("account_prefix", account_prefix)):
+            if text is not None and _CONTROL_RE.search(text):
+                raise ValidationError(field, text, "contains control characters")
         conditions: list[sa.ColumnElement[bool]] = []
         if type_name is not None:
             conditions.append(Subscriber.connection_type.has(ConnectionType.name == type_name))

@@ -52,6 +52,9 @@ T = TypeVar("T")
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
+#: Largest offset accepted: far beyond any ISP's subscriber count, and inside
+#: the 64-bit integer SQL OFFSET takes (a bigger one was a 500 from the driver).
+MAX_OFFSET = 1_000_000_000
 
 # OpenAPI responses per kind of operation (documented so a client, and the
 # contract test, know every status an operation can answer).
@@ -64,7 +67,7 @@ _WRITE_ONE = error_responses(400, 401, 403, 404, 409, 413, 503)
 _POLICY = error_responses(400, 401, 409, 413, 503)
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 DpidPath = Annotated[str, Path(description="Datapath id, decimal or 0x-hex.")]
 AccountPath = Annotated[str, Path(description="Subscriber account.",
                                   pattern=schemas.NO_NUL_PATTERN)]
@@ -268,9 +271,11 @@ def _add_routes(app: FastAPI, engine: Engine, settings: _ServiceSettings) -> Non
         request: Request,
         limit: Limit = DEFAULT_PAGE,
         offset: Offset = 0,
-        type: Annotated[str | None, Query(description="Only this connection type.")] = None,
+        type: Annotated[str | None, Query(description="Only this connection type.",
+                                          pattern=schemas.NO_NUL_PATTERN)] = None,
         account_prefix: Annotated[str | None, Query(
-            description="Only accounts starting with this.")] = None,
+            description="Only accounts starting with this.",
+            pattern=schemas.NO_NUL_PATTERN)] = None,
         dpid: Annotated[str | None, Query(
             description="Only subscribers attached to this switch (decimal or 0x-hex).")] = None,
     ) -> dict[str, Any]:

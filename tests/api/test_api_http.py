@@ -143,6 +143,12 @@ def test_request_shape_errors_are_400_not_422(client: httpx.Client) -> None:
                  400, "blocked", "yes")
     assert_error(client.get("/subscribers", params={"limit": 0}), 400, "limit", "0")
     assert_error(client.get("/subscribers", params={"offset": "many"}), 400, "offset", "many")
+    # Paging and filters run in SQL: values SQL cannot take are refused first, not a 500.
+    huge = str(2**91)
+    assert_error(client.get("/subscribers", params={"offset": huge}), 400, "offset", huge)
+    assert_error(client.get("/subscribers", params={"account_prefix": "A\x00"}),
+                 400, "account_prefix", "A\x00")
+    assert_error(client.get("/subscribers", params={"type": "\x00"}), 400, "type", "\x00")
     assert_error(client.delete("/subscribers/x/attachments/abc"), 400, "attachment_id", "abc")
 
 

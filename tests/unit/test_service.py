@@ -582,3 +582,8 @@ def test_page_subscribers_filters_counts_and_pages_in_sql(service: PolicyService
     assert accounts(dpid=2**64 - 1, type_name="broadband") == (["A%2"], 1)
     assert accounts(type_name="no-such-type") == ([], 0)
     assert service.list_subscribers() == service.page_subscribers()[0]
+    # A NUL would be an error from PostgreSQL; it is refused first, naming the filter.
+    with pytest.raises(ValidationError, match="account_prefix.*control characters"):
+        service.page_subscribers(account_prefix="A\x00")
+    with pytest.raises(ValidationError, match="type.*control characters"):
+        service.page_subscribers(type_name="broad\x00band")
