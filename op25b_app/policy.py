@@ -75,17 +75,22 @@ address and would dominate compile time at 100k subscribers.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import netaddr
 
 from op25b_app import constants
 from op25b_app.constants import Band
-from op25b_app.flowspec import MAX_TABLE_ID, FlowSpec, FlowSpecError, Match, check_actions
+from op25b_app.flowspec import (
+    MAX_TABLE_ID,
+    FlowSpec,
+    FlowSpecError,
+    Match,
+    check_actions,
+)
+from op25b_app.gc_pause import gc_paused
 from op25b_app.snapshot import (
     ROLE_CORE,
     ROLES,
@@ -259,7 +264,7 @@ def compile_policy(
     specs.extend(_uplink_entries(switch, table, options.priority_base, pass_action))
     specs.extend(_mta_entries(snapshot, table, options.priority_base, pass_action))
     specs.extend(_default_drop_entries(table, options.priority_base, block_action))
-    with _gc_paused():
+    with gc_paused():  # a few hundred thousand tuples, no cycles
         specs.extend(_attachment_entries(attachments, dpid, now, table, options, pass_action,
                                          block_action))
         result = frozenset(specs)
@@ -416,25 +421,6 @@ def _attachment_entries(
             seen_here[match] = rule
             entries.append(FlowSpec(table, priority, match, action, cookie))
     return entries
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector around the attachment loop.
-
-    The loop allocates a few hundred thousand small tuples that never form
-    cycles, and each allocation burst triggers full collections that traverse
-    the whole (large) snapshot: measured, that more than doubled compile time
-    at 100k attachments. Reference counting still frees everything; the
-    previous GC state is restored even on error.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _cidr_text(prefix: netaddr.IPNetwork) -> str:

@@ -38,7 +38,7 @@ import socket
 import zoneinfo
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from typing import Final, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import netaddr
 import sqlalchemy as sa
@@ -47,9 +47,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from op25b_app.audit import AuditEntryView, AuditRecorder, default_actor, read_audit
+from op25b_app.constants import MODE_ENFORCE, MODES
 from op25b_app.db.engine import read_session, write_session
 from op25b_app.db.models import (
-    GlobalEnforcement,
     MAX_DPID,
     MAX_PORT,
     MAX_VLAN,
@@ -57,6 +57,7 @@ from op25b_app.db.models import (
     MIN_VLAN,
     Attachment,
     ConnectionType,
+    GlobalEnforcement,
     Mta,
     Subscriber,
     Switch,
@@ -64,7 +65,7 @@ from op25b_app.db.models import (
     make_match_key,
     utc_now,
 )
-from op25b_app.constants import MODE_ENFORCE, MODES
+from op25b_app.gc_pause import gc_paused
 from op25b_app.snapshot import ROLE_EDGE, ROLES
 
 if TYPE_CHECKING:
@@ -925,7 +926,7 @@ class PolicyService:
 
         now = self._clock()
         check_only = dry_run or bool(prior_problems)
-        with bulk.gc_paused():
+        with gc_paused():
             if check_only:
                 with self._read() as session:
                     plan = bulk.plan_import(
@@ -959,7 +960,7 @@ class PolicyService:
         """Every subscriber as import records, by account (times in the configured zone)."""
         from op25b_app import subscriber_import as bulk
 
-        with bulk.gc_paused(), self._read() as session:
+        with gc_paused(), self._read() as session:
             return bulk.export_records(session, self._tz)
 
     # -- audit trail

@@ -31,10 +31,8 @@ Why it is shaped like this:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
@@ -204,24 +202,6 @@ class ImportResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return dataclasses.asdict(self)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Suspend the cyclic garbage collector for a bulk import or export.
-
-    A 100k-line import keeps about a million small objects alive (rows,
-    networks, parameter dicts); each generation-2 collection walks all of
-    them and finds nothing, which made the import 30-40% slower (measured
-    with scripts/bench_import.py). Same reasoning as the snapshot loader's.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --------------------------------------------------------------------------- parsing
