@@ -34,7 +34,6 @@ import dataclasses
 import datetime as dt
 import logging
 import re
-import socket
 import zoneinfo
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -66,6 +65,7 @@ from op25b_app.db.models import (
     utc_now,
 )
 from op25b_app.gc_pause import gc_paused
+from op25b_app.prefixes import IPV4_MAPPED, plain_prefix
 from op25b_app.snapshot import ROLE_EDGE, ROLES
 
 if TYPE_CHECKING:
@@ -78,9 +78,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) never appear as IPv6 sources on
-#: the wire; a subscriber or MTA written that way is an operator mistake.
-_IPV4_MAPPED = netaddr.IPNetwork("::ffff:0:0/96")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 #: Where a write transaction's ``AuditRecorder`` lives in ``Session.info``.
 _RECORDER = "op25b_audit"
@@ -287,46 +284,16 @@ def parse_prefix(value: str, field: str = "prefix") -> netaddr.IPNetwork:
 def parse_prefix_text(value: str, field: str = "prefix") -> tuple[netaddr.IPNetwork, str]:
     """``parse_prefix`` plus the canonical text of the result (the storage form).
 
-    Parsing with netaddr costs ~10 us per prefix, most of a 100k-line
-    import's time; plain "address/length" text whose address is already in
-    canonical form (what every export and most billing systems write) is
-    parsed with the C ``inet_pton``/``inet_ntop`` instead. netaddr formats
-    addresses with the same ``inet_ntop`` and is still used for everything
-    else, so the result is identical either way; only the speed differs.
+    Plain "address/length" text takes the fast path of ``prefixes.plain_prefix``
+    (a 100k-line import parses every prefix); netaddr decides everything else,
+    with the same result.
     """
-    fast = _fast_prefix(value)
-    if fast is not None:
-        return fast
+    if value.__class__ is str:
+        fast = plain_prefix(value.strip())
+        if fast is not None:
+            return fast
     network = _slow_prefix(value, field)
     return network, str(network)
-
-
-def _fast_prefix(value: object) -> tuple[netaddr.IPNetwork, str] | None:
-    if value.__class__ is not str:
-        return None
-    text = value.strip()  # type: ignore[attr-defined]
-    address, slash, length_text = text.partition("/")
-    if slash and (not length_text.isdigit() or not length_text.isascii()
-                  or (length_text[0] == "0" and length_text != "0")):
-        return None
-    family, bits, version = (
-        (socket.AF_INET6, 128, 6) if ":" in address else (socket.AF_INET, 32, 4)
-    )
-    try:
-        packed = socket.inet_pton(family, address)
-    except (OSError, ValueError):
-        return None
-    if socket.inet_ntop(family, packed) != address:
-        return None
-    length = int(length_text) if slash else bits
-    if length > bits:
-        return None
-    value_int = int.from_bytes(packed, "big") & ~((1 << (bits - length)) - 1)
-    if version == 6 and value_int >> 32 == 0xFFFF:
-        return None  # IPv4-mapped: the slow path reports it
-    network = netaddr.IPNetwork((value_int, length), version)
-    canonical = socket.inet_ntop(family, value_int.to_bytes(bits // 8, "big"))
-    return network, f"{canonical}/{length}"
 
 
 def _slow_prefix(value: str, field: str) -> netaddr.IPNetwork:
@@ -336,7 +303,7 @@ def _slow_prefix(value: str, field: str) -> netaddr.IPNetwork:
         network = netaddr.IPNetwork(value.strip()).cidr
     except (netaddr.AddrFormatError, ValueError, TypeError):
         raise ValidationError(field, value, "not a valid IPv4/IPv6 prefix") from None
-    if network.version == 6 and network in _IPV4_MAPPED:
+    if network.version == 6 and network in IPV4_MAPPED:
         raise ValidationError(
             field, value, "IPv4-mapped IPv6 prefix; write the IPv4 prefix instead"
         )
@@ -753,7 +720,8 @@ class PolicyService:
             # autoescape: an account containing % or _ is a literal prefix, not a pattern.
             conditions.append(Subscriber.account.startswith(account_prefix, autoescape=True))
         if dpid is not None:
-            conditions.append(Subscriber.attachments.any(Attachment.switch.has(Switch.dpid == dpid)))
+            on_switch = Attachment.switch.has(Switch.dpid == dpid)
+            conditions.append(Subscriber.attachments.any(on_switch))
         now = self._clock()
         with self._read() as session:
             total = session.scalar(

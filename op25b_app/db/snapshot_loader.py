@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import socket
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -46,6 +45,7 @@ from op25b_app.db.models import (
     dpid_from_db,
 )
 from op25b_app.gc_pause import gc_paused
+from op25b_app.prefixes import IPV4_MAPPED, plain_prefix
 from op25b_app.snapshot import (
     ROLES,
     AttachmentRule,
@@ -55,8 +55,6 @@ from op25b_app.snapshot import (
 )
 
 log = logging.getLogger(__name__)
-
-_IPV4_MAPPED = netaddr.IPNetwork("::ffff:0:0/96")
 
 
 class SnapshotError(RuntimeError):
@@ -327,17 +325,15 @@ def _prefix_parser(table: str) -> Callable[[int, Any], netaddr.IPNetwork]:
     means the row bypassed the service layer, and then the match_key
     uniqueness guarantee may not hold either; reject rather than guess.
 
-    Parsing 150k prefixes with ``netaddr.IPNetwork(text)`` alone takes longer
-    than the rest of the load, so the common case goes through the C
-    ``inet_pton``/``inet_ntop`` and builds the IPNetwork from integers; any
-    text that does not round-trip exactly falls back to netaddr, which has the
-    final word, so the fast path can only be faster, never more lenient.
+    Stored text that is already canonical takes the fast path of
+    ``prefixes.plain_prefix`` (150k prefixes through netaddr would take longer
+    than the rest of the load); netaddr decides everything else.
     """
 
     def parse(row_id: int, text: Any) -> netaddr.IPNetwork:
-        network = _fast_canonical_prefix(text)
-        if network is not None:
-            return network
+        fast = plain_prefix(text) if text.__class__ is str else None
+        if fast is not None and fast[1] == text:
+            return fast[0]
         try:
             network = netaddr.IPNetwork(text)
         except (netaddr.AddrFormatError, ValueError, TypeError):
@@ -348,41 +344,11 @@ def _prefix_parser(table: str) -> Callable[[int, Any], netaddr.IPNetwork]:
             raise SnapshotError(
                 table, row_id, "prefix", text, f"not in canonical form (expected {network.cidr})"
             )
-        if network.version == 6 and network in _IPV4_MAPPED:
+        if network.version == 6 and network in IPV4_MAPPED:
             raise SnapshotError(table, row_id, "prefix", text, "IPv4-mapped IPv6 prefix")
         return network
 
     return parse
-
-
-def _fast_canonical_prefix(text: Any) -> netaddr.IPNetwork | None:
-    """The network for ``text`` if it is plainly canonical; None means "ask netaddr"."""
-    if text.__class__ is not str:
-        return None
-    address, slash, length_text = text.partition("/")
-    if not slash or not length_text.isdigit() or (length_text[0] == "0" and length_text != "0"):
-        return None
-    length = int(length_text)
-    try:
-        if ":" in address:
-            packed = socket.inet_pton(socket.AF_INET6, address)
-            if socket.inet_ntop(socket.AF_INET6, packed) != address:
-                return None
-            bits, version = 128, 6
-        else:
-            packed = socket.inet_pton(socket.AF_INET, address)
-            if socket.inet_ntop(socket.AF_INET, packed) != address:
-                return None
-            bits, version = 32, 4
-    except (OSError, ValueError):
-        return None
-    value = int.from_bytes(packed, "big")
-    if length > bits or value & ((1 << (bits - length)) - 1):
-        return None
-    if version == 6 and length >= 96 and value >> 32 == 0xFFFF:
-        return None  # IPv4-mapped: let the slow path report it
-    network = netaddr.IPNetwork((value, length), version)
-    return network
 
 
 def _check_int(table: str, row_id: object, field: str, value: Any, low: int, high: int) -> int:

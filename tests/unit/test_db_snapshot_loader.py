@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from op25b_app.db.engine import read_connection
 from op25b_app.db.snapshot_loader import (
     SnapshotError,
-    _fast_canonical_prefix,
     _prefix_parser,
     load_snapshot,
     read_revision,
 )
+from op25b_app.prefixes import plain_prefix
 from op25b_app.service import AttachmentSpec, PolicyService
 from op25b_app.snapshot import ROLE_CORE, SwitchInfo
 
@@ -232,9 +232,9 @@ def test_fast_prefix_path_agrees_with_netaddr(case: tuple[int, int, int]) -> Non
     version, value, length = case
     network = netaddr.IPNetwork((value, length), version).cidr
     text = str(network)
-    fast = _fast_canonical_prefix(text)
+    fast = plain_prefix(text)
     if fast is not None:
-        assert fast == network and str(fast) == text
+        assert fast[0] == network and str(fast[0]) == text and fast[1] == text
     parse = _prefix_parser("attachments")
     if version == 6 and network in netaddr.IPNetwork("::ffff:0:0/96"):
         with pytest.raises(SnapshotError):
@@ -245,6 +245,10 @@ def test_fast_prefix_path_agrees_with_netaddr(case: tuple[int, int, int]) -> Non
     if network.prefixlen < (32 if version == 4 else 128):
         # The same prefix with host bits set, or upper-case, is rejected.
         with_host = f"{netaddr.IPAddress(network.last, version)}/{network.prefixlen}"
+        # Input validation's use of the fast path: host bits cleared, as netaddr does.
+        fast = plain_prefix(with_host)
+        if fast is not None:
+            assert fast == (network, text)
         if with_host != text:
             with pytest.raises(SnapshotError):
                 parse(1, with_host)
