@@ -2,6 +2,8 @@
 .PHONY: bootstrap demo test unit lab bench clean-lab
 
 PY := .venv/bin/python
+# Start PostgreSQL and hand its URL to the suite; stop if it cannot start.
+WITH_PG := pg_url="$$(scripts/pg-up)" && OP25B_TEST_PG_URL="$$pg_url"
 
 bootstrap:
 	scripts/bootstrap
@@ -14,10 +16,10 @@ demo: bootstrap
 ## make test: the whole suite (unit, database on SQLite and PostgreSQL, lab)
 test: bootstrap
 	scripts/ovs-up
-	pg_url="$$(scripts/pg-up)" && OP25B_TEST_PG_URL="$$pg_url" $(PY) -m pytest $(PYTEST_ARGS)
+	$(WITH_PG) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: bootstrap
-	pg_url="$$(scripts/pg-up)" && OP25B_TEST_PG_URL="$$pg_url" $(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(WITH_PG) $(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: bootstrap
 	scripts/ovs-up

@@ -126,8 +126,14 @@ class _ServiceSettings:
 
 
 def _page(items: Sequence[T], limit: int, offset: int) -> dict[str, Any]:
-    return {"items": [_as_dict(i) for i in items[offset:offset + limit]],
-            "total": len(items), "limit": limit, "offset": offset}
+    """A page cut from a whole (short) list."""
+    return _page_body(items[offset:offset + limit], len(items), limit, offset)
+
+
+def _page_body(items: Sequence[T], total: int, limit: int, offset: int) -> dict[str, Any]:
+    """The JSON of every list route: the page's items and where they sit in the whole."""
+    return {"items": [_as_dict(i) for i in items], "total": total, "limit": limit,
+            "offset": offset}
 
 
 def _as_dict(item: Any) -> Any:
@@ -283,8 +289,7 @@ def _add_routes(app: FastAPI, engine: Engine, settings: _ServiceSettings) -> Non
         rows, total = service(request).page_subscribers(
             type_name=type, account_prefix=account_prefix, dpid=on_switch,
             limit=limit, offset=offset)
-        return {"items": [r.to_dict() for r in rows], "total": total,
-                "limit": limit, "offset": offset}
+        return _page_body(rows, total, limit, offset)
 
     @app.post("/subscribers", operation_id="createSubscriber", status_code=201,
               response_model=schemas.Subscriber, responses=_SUBSCRIBER_CREATED,
