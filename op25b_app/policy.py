@@ -83,13 +83,7 @@ import netaddr
 
 from op25b_app import constants
 from op25b_app.constants import Band
-from op25b_app.flowspec import (
-    MAX_TABLE_ID,
-    FlowSpec,
-    FlowSpecError,
-    Match,
-    check_actions,
-)
+from op25b_app.flowspec import MAX_TABLE_ID, FlowSpec, FlowSpecError, Match, check_actions
 from op25b_app.gc_pause import gc_paused
 from op25b_app.snapshot import (
     ROLE_CORE,

@@ -724,9 +724,6 @@ class PolicyService:
             conditions.append(Subscriber.attachments.any(on_switch))
         now = self._clock()
         with self._read() as session:
-            total = session.scalar(
-                sa.select(sa.func.count()).select_from(Subscriber).where(*conditions)
-            ) or 0
             query = (
                 sa.select(Subscriber)
                 .where(*conditions)
@@ -738,7 +735,13 @@ class PolicyService:
                 .offset(offset)
                 .limit(limit)
             )
-            return [_subscriber_view(s, now) for s in session.scalars(query)], total
+            views = [_subscriber_view(s, now) for s in session.scalars(query)]
+            if limit is None and offset == 0:
+                return views, len(views)  # the whole list: no COUNT needed
+            total = session.scalar(
+                sa.select(sa.func.count()).select_from(Subscriber).where(*conditions)
+            ) or 0
+            return views, total
 
     def show_subscriber(self, account: str) -> SubscriberView:
         """One subscriber with attachments, exemption and whether TCP/25 is blocked now."""

@@ -46,13 +46,7 @@ from op25b_app.db.models import (
 )
 from op25b_app.gc_pause import gc_paused
 from op25b_app.prefixes import IPV4_MAPPED, plain_prefix
-from op25b_app.snapshot import (
-    ROLES,
-    AttachmentRule,
-    MtaRule,
-    PolicySnapshot,
-    SwitchInfo,
-)
+from op25b_app.snapshot import ROLES, AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
 
 log = logging.getLogger(__name__)
 
