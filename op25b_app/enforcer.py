@@ -448,7 +448,8 @@ class Enforcer:
     def on_error(self, dpid: int, xid: int, err_type: int, code: int, data: bytes) -> None:
         session = self.sessions.get(dpid)
         if session is None:
-            LOG.error("OpenFlow error from unknown switch %s: type %s code %s", dpid, err_type, code)
+            LOG.error("OpenFlow error from unknown switch %s: type %s code %s",
+                      dpid, err_type, code)
             return
         ofp = session.datapath.ofproto
         name = ofmsg.error_name(ofp, err_type, code)

@@ -39,7 +39,8 @@ def _match_kwargs(spec: FlowSpec) -> dict[str, Any]:
         if field in _ADDRESS_FIELDS:
             net = netaddr.IPNetwork(str(value))
             full = 32 if net.version == 4 else 128
-            kwargs[field] = str(net.ip) if net.prefixlen == full else (str(net.ip), str(net.netmask))
+            kwargs[field] = (str(net.ip) if net.prefixlen == full
+                             else (str(net.ip), str(net.netmask)))
         else:
             kwargs[field] = value
     return kwargs
