@@ -85,6 +85,7 @@ from op25b_app import constants
 from op25b_app.constants import Band
 from op25b_app.flowspec import MAX_TABLE_ID, FlowSpec, FlowSpecError, Match, check_actions
 from op25b_app.gc_pause import gc_paused
+from op25b_app.prefixes import network_text
 from op25b_app.snapshot import (
     ROLE_CORE,
     ROLES,
@@ -384,7 +385,8 @@ def _attachment_entries(
             v4 = prefix.version == 4
             # /0 is a wildcard: no source field, as FlowSpec.make canonicalises.
             source = (
-                ("ipv4_src" if v4 else "ipv6_src", _cidr_text(prefix)) if prefix.prefixlen else None
+                ("ipv4_src" if v4 else "ipv6_src", network_text(prefix))
+                if prefix.prefixlen else None
             )
             families = ((_ETH4_PAIR if v4 else _ETH6_PAIR, source),)
         priority = band_priority + attachment_specificity(rule)
@@ -415,14 +417,6 @@ def _attachment_entries(
             seen_here[match] = rule
             entries.append(FlowSpec(table, priority, match, action, cookie))
     return entries
-
-
-def _cidr_text(prefix: netaddr.IPNetwork) -> str:
-    """``str(prefix.cidr)`` without building a second IPNetwork when the
-    snapshot already holds a normalised prefix (the common case)."""
-    if prefix.value == prefix.first:  # ints: no IPAddress objects built
-        return str(prefix)
-    return str(prefix.cidr)
 
 
 def _next_change_time(

@@ -62,3 +62,21 @@ def plain_prefix(text: str) -> tuple[netaddr.IPNetwork, str] | None:
     if version == 6 and value >> 32 == 0xFFFF:
         return None
     return netaddr.IPNetwork((value, length), version), canonical
+
+
+def network_text(network: netaddr.IPNetwork) -> str:
+    """``str(network.cidr)``: the storage and ``ovs-ofctl`` form of a prefix.
+
+    netaddr's own ``str()`` goes through several layers of Python and costs
+    about 2.5 us. The compiler formats every attachment prefix of a switch,
+    and at 100k attachments that was a quarter of the compile time. Here the
+    text is built with the same ``inet_ntop`` straight from the integers.
+    """
+    length = network.prefixlen
+    if network.version == 4:
+        family, size = socket.AF_INET, 4
+    else:
+        family, size = socket.AF_INET6, 16
+    bits = size * 8
+    value = network.value >> (bits - length) << (bits - length)
+    return f"{socket.inet_ntop(family, value.to_bytes(size, 'big'))}/{length}"

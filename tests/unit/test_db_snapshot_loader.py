@@ -19,7 +19,7 @@ from op25b_app.db.snapshot_loader import (
     load_snapshot,
     read_revision,
 )
-from op25b_app.prefixes import plain_prefix
+from op25b_app.prefixes import network_text, plain_prefix
 from op25b_app.service import AttachmentSpec, PolicyService
 from op25b_app.snapshot import ROLE_CORE, SwitchInfo
 
@@ -232,6 +232,8 @@ def test_fast_prefix_path_agrees_with_netaddr(case: tuple[int, int, int]) -> Non
     version, value, length = case
     network = netaddr.IPNetwork((value, length), version).cidr
     text = str(network)
+    # The compiler's formatter: netaddr's text, host bits dropped as .cidr does.
+    assert network_text(netaddr.IPNetwork((value, length), version)) == text
     fast = plain_prefix(text)
     if fast is not None:
         assert fast[0] == network and str(fast[0]) == text and fast[1] == text
