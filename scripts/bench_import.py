@@ -8,7 +8,7 @@ type, /29); 1% of broadband opted out, a third of those with an end date
 written in JST; 3% of subscribers have a second attachment point (a second
 line). Addresses are shuffled so nothing is contiguous.
 
-Every step runs the real command line (``op25b_app.cli.main``) in this
+Every step runs the real command line (``op25b_app.cli.main.main``) in this
 process, CSV parsing included:
 
     .venv/bin/python scripts/bench_import.py                 # SQLite, 100k lines
@@ -37,11 +37,11 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from op25b_app.cli import main  # noqa: E402
-from op25b_app.csvio import COLUMNS  # noqa: E402
+from op25b_app.cli.main import main  # noqa: E402
+from op25b_app.service.csv_records import COLUMNS  # noqa: E402
 from op25b_app.db import migrate  # noqa: E402
 from op25b_app.db.engine import make_engine, normalise_url  # noqa: E402
-from op25b_app.service import PolicyService  # noqa: E402
+from op25b_app.service.policy_service import PolicyService  # noqa: E402
 
 log = logging.getLogger("bench_import")
 

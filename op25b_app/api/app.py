@@ -37,7 +37,7 @@ from op25b_app.api.subscriber_update import update_kwargs
 from op25b_app.db.models import utc_now
 from op25b_app.db.snapshot_loader import load_snapshot
 from op25b_app.db.status import read_status
-from op25b_app.service import (
+from op25b_app.service.policy_service import (
     AttachmentSpec,
     NotFound,
     PolicyService,
@@ -228,7 +228,7 @@ def _add_routes(app: FastAPI, engine: Engine, settings: _ServiceSettings) -> Non
             json_schema_extra={"format": "date-time"})] = None,
     ) -> dict[str, Any]:
         # Imported here, as in the CLI: only this route needs the compiler.
-        from op25b_app.policy import compile_policy
+        from op25b_app.core.compile import compile_policy
 
         value = parse_dpid(dpid)
         now = settings.parse_time(at, "at") if at is not None else settings.clock()

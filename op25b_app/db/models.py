@@ -31,7 +31,7 @@ import netaddr
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from op25b_app.snapshot import ROLES
+from op25b_app.core.snapshot import ROLES
 
 #: OpenFlow 1.3 OFPP_MAX: the highest physical/logical port number.
 MAX_PORT = 0xFFFFFF00

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from op25b_app.constants import MODE_ENFORCE, MODES
+from op25b_app.core.constants import MODE_ENFORCE, MODES
 from op25b_app.db.engine import read_connection
 from op25b_app.db.models import (
     MAX_PORT,
@@ -44,9 +44,9 @@ from op25b_app.db.models import (
     as_utc,
     dpid_from_db,
 )
-from op25b_app.gc_pause import gc_paused
-from op25b_app.prefixes import IPV4_MAPPED, plain_prefix
-from op25b_app.snapshot import ROLES, AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
+from op25b_app.core.gc_pause import gc_paused
+from op25b_app.core.prefixes import IPV4_MAPPED, plain_prefix
+from op25b_app.core.snapshot import ROLES, AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
 
 log = logging.getLogger(__name__)
 

@@ -64,7 +64,7 @@ def write_config(path: Path, *, tokens: bool = True, extra: str = "") -> Path:
 
 def op25b_command(*args: str) -> list[str]:
     """The ``op25b`` console command, run with this interpreter."""
-    return [sys.executable, "-m", "op25b_app.cli", *args]
+    return [sys.executable, "-m", "op25b_app.cli.main", *args]
 
 
 def init_db(db_url: str) -> None:

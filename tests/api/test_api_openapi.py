@@ -7,7 +7,7 @@ from typing import get_args
 
 from op25b_app.api.openapi import generated_document, render
 from op25b_app.api.schemas import RoleName
-from op25b_app.snapshot import ROLES
+from op25b_app.core.snapshot import ROLES
 from tests.api.conftest import REPO
 
 COMMITTED = REPO / "docs" / "openapi.json"

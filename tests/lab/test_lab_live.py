@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from op25b_app import constants
+from op25b_app.core import constants
 from tests.lab import labkit, ofctl_parse, scenario
 from topologies.isp import CORE_SWITCH, EDGE_SWITCH
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from op25b_app import constants
+from op25b_app.core import constants
 from tests.lab import labkit, ofctl_parse, scenario
 from topologies.isp import EDGE_DPID, EDGE_SWITCH
 

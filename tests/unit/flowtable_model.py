@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import netaddr
 
-from op25b_app.flowspec import FlowSpec
+from op25b_app.core.flowspec import FlowSpec
 
 ETH_TYPE_IPV4 = 0x0800
 ETH_TYPE_IPV6 = 0x86DD

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from op25b_app.audit import DIRECT_SQL, AuditEntryView, describe_change
-from op25b_app.cli import main
-from op25b_app.csvio import COLUMNS
+from op25b_app.service.audit import DIRECT_SQL, AuditEntryView, describe_change
+from op25b_app.cli.main import main
+from op25b_app.service.csv_records import COLUMNS
 from op25b_app.db import migrate
 from op25b_app.db.engine import make_engine
 from op25b_app.db.snapshot_loader import read_revision
-from op25b_app.service import AttachmentSpec, Conflict, PolicyService
+from op25b_app.service.policy_service import AttachmentSpec, Conflict, PolicyService
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -154,7 +154,7 @@ def test_audit_entry_and_change_share_one_transaction(
     db_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If writing the audit entry fails, the change is rolled back with it."""
-    from op25b_app import audit
+    from op25b_app.service import audit
 
     service = PolicyService(db_engine, actor="ops")
     before = revision(db_engine)

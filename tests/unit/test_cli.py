@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from op25b_app import __version__
-from op25b_app.cli import build_parser, main
+from op25b_app.cli.main import build_parser, main
 from op25b_app.db import migrate
 from op25b_app.db.engine import make_engine
 from op25b_app.db.models import POLICY_TABLES
@@ -357,7 +357,7 @@ def test_every_command_help_has_an_example() -> None:
 def test_console_script_subprocess(tmp_path: Path) -> None:
     """The real entry point, in a fresh interpreter: exit 2 and one stderr line."""
     url = f"sqlite:///{tmp_path / 'sub.db'}"
-    base = [sys.executable, "-m", "op25b_app.cli", "--db", url]
+    base = [sys.executable, "-m", "op25b_app.cli.main", "--db", url]
     ok = subprocess.run([*base, "db", "init"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run(

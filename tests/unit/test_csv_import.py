@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from op25b_app.cli import main
-from op25b_app.csvio import COLUMNS, read_records
+from op25b_app.cli.main import main
+from op25b_app.service.csv_records import COLUMNS, read_records
 from op25b_app.db.engine import make_engine
 from op25b_app.db.models import POLICY_TABLES
-from op25b_app.service import PolicyService
-from op25b_app.subscriber_import import ImportRejected, SubscriberRecord
+from op25b_app.service.policy_service import PolicyService
+from op25b_app.service.bulk_import import ImportRejected, SubscriberRecord
 
 HEADER = ",".join(COLUMNS)
 

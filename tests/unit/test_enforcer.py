@@ -15,9 +15,10 @@ from typing import Any
 import netaddr
 import pytest
 
-from op25b_app import constants, ryu_compat  # noqa: F401 - applies the eventlet fix
-from op25b_app.enforcer import Enforcer, EnforcerOptions
-from op25b_app.snapshot import (
+from op25b_app.core import constants
+from op25b_app.openflow import ryu_compat  # noqa: F401 - applies the eventlet fix
+from op25b_app.openflow.enforcer import Enforcer, EnforcerOptions
+from op25b_app.core.snapshot import (
     AttachmentRule,
     MtaRule,
     PolicyOptions,
@@ -197,7 +198,7 @@ def rig():
 
 
 def installed_specs(enforcer: Enforcer) -> frozenset:
-    from op25b_app.policy import compile_policy
+    from op25b_app.core.compile import compile_policy
 
     return compile_policy(enforcer.snapshot, DPID, NOW, enforcer.policy_options)[0]
 

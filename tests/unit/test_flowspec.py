@@ -8,9 +8,9 @@ import subprocess
 import netaddr
 import pytest
 
-from op25b_app import constants
-from op25b_app.constants import Band
-from op25b_app.flowspec import FIELD_ORDER, FlowSpec, FlowSpecError
+from op25b_app.core import constants
+from op25b_app.core.constants import Band
+from op25b_app.core.flowspec import FIELD_ORDER, FlowSpec, FlowSpecError
 
 V4 = constants.ETH_TYPE_IPV4
 V6 = constants.ETH_TYPE_IPV6

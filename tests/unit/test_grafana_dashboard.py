@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from op25b_app.metrics import Metrics
+from op25b_app.openflow.metrics import Metrics
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-op25b.json"
 

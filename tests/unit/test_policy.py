@@ -9,10 +9,10 @@ import logging
 import netaddr
 import pytest
 
-from op25b_app import constants
-from op25b_app.constants import Band
-from op25b_app.flowspec import FlowSpec
-from op25b_app.policy import (
+from op25b_app.core import constants
+from op25b_app.core.constants import Band
+from op25b_app.core.flowspec import FlowSpec
+from op25b_app.core.compile import (
     PolicyConflict,
     PolicyError,
     PolicyOptionError,
@@ -22,7 +22,7 @@ from op25b_app.policy import (
     describe_entry_count,
     weighted_entry_count,
 )
-from op25b_app.snapshot import (
+from op25b_app.core.snapshot import (
     ROLE_CORE,
     AttachmentRule,
     MtaRule,
@@ -428,7 +428,7 @@ def test_core_switch_only_gets_the_miss_entry() -> None:
 def test_unregistered_switch_fails_closed(caplog: pytest.LogCaptureFixture) -> None:
     stray = att(1, 3, blocked=False, dpid=0x99, exempt=True, until=NOW + dt.timedelta(hours=1))
     snap = snapshot(stray)
-    with caplog.at_level(logging.WARNING, logger="op25b_app.policy"):
+    with caplog.at_level(logging.WARNING, logger="op25b_app.core.compile"):
         specs, next_change = compile_policy(snap, 0x99, NOW)
     assert "not registered" in caplog.text
     assert by_band(specs, Band.UPLINK) == []
@@ -442,7 +442,7 @@ def test_unregistered_switch_fails_closed(caplog: pytest.LogCaptureFixture) -> N
 
 
 def test_unknown_role_is_treated_as_edge(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="op25b_app.policy"):
+    with caplog.at_level(logging.WARNING, logger="op25b_app.core.compile"):
         specs, _ = compile_policy(snapshot(att(1, 3), role="spine"), EDGE, NOW)
     assert "unknown role" in caplog.text
     assert len(by_band(specs, Band.ATTACHMENT)) == 2

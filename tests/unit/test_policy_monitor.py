@@ -7,10 +7,10 @@ import datetime as dt
 
 import netaddr
 
-from op25b_app import constants
-from op25b_app.constants import Band
-from op25b_app.policy import compile_policy
-from op25b_app.snapshot import AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
+from op25b_app.core import constants
+from op25b_app.core.constants import Band
+from op25b_app.core.compile import compile_policy
+from op25b_app.core.snapshot import AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
 
 NOW = dt.datetime(2007, 12, 11, 6, 0, tzinfo=dt.timezone.utc)  # 15:00 JST the day before
 START = dt.datetime(2007, 12, 12, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
@@ -84,7 +84,7 @@ def test_earliest_of_expiry_and_enforcement_is_the_next_change():
 
 
 def test_sampling_punts_in_enforce_mode_and_copies_in_monitor_mode():
-    from op25b_app.snapshot import PolicyOptions
+    from op25b_app.core.snapshot import PolicyOptions
 
     opts = PolicyOptions(punt_meter=25, sample_table=1)
     enforced, _ = compile_policy(snap(), 1, NOW, opts)

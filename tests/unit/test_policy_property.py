@@ -17,9 +17,9 @@ import netaddr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from op25b_app.flowspec import FlowSpec
-from op25b_app.policy import PolicyConflict, compile_policy, weighted_entry_count
-from op25b_app.snapshot import (
+from op25b_app.core.flowspec import FlowSpec
+from op25b_app.core.compile import PolicyConflict, compile_policy, weighted_entry_count
+from op25b_app.core.snapshot import (
     ROLE_CORE,
     ROLE_EDGE,
     AttachmentRule,

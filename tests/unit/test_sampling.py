@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scapy.all import IP, TCP, Dot1Q, Ether, IPv6, Raw
 
-from op25b_app import sampling
+from op25b_app.core import packets as sampling
 
 
 def frame(ip, vlan=None, payload=b""):

@@ -1,6 +1,6 @@
 """The ``op25b api`` subcommand: start the REST API, or hash a token for its config.
 
-``op25b_app.cli`` registers this with ``add_api_command``; like the rest of
+``op25b_app.cli.main`` registers this with ``add_api_command``; like the rest of
 the CLI, this module only parses arguments and writes results.
 
 ``op25b api hash-token`` needs no database, but ``op25b``'s main opens and
@@ -93,7 +93,7 @@ class _HashTokenParser(argparse.ArgumentParser):
     """Parser of ``hash-token`` that runs the command when parsing is done (see module doc)."""
 
     def error(self, message: str) -> NoReturn:
-        from op25b_app.cli import UsageError
+        from op25b_app.cli.main import UsageError
 
         raise UsageError(f"{self.prog}: error: {message} (see --help)")
 
@@ -133,7 +133,7 @@ def _serve(service: Any, args: argparse.Namespace) -> Any:
     used, so the API reads times without an offset as every op25b command does.
     """
     from op25b_app.api.server import StartupRefused, resolve_settings, serve
-    from op25b_app.cli import CommandFailed
+    from op25b_app.cli.main import CommandFailed
 
     _log_at_info()
     try:

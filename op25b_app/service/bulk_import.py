@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from op25b_app.audit import AuditRecorder, encode_state
+from op25b_app.service.audit import AuditRecorder, encode_state
 from op25b_app.db.engine import insert_many
 from op25b_app.db.models import (
     Attachment,
@@ -52,7 +52,7 @@ from op25b_app.db.models import (
     SwitchUplink,
     make_match_key,
 )
-from op25b_app.service import (
+from op25b_app.service.policy_service import (
     Conflict,
     MtaIndex,
     ServiceError,

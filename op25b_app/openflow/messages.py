@@ -14,8 +14,8 @@ from typing import Any
 
 import netaddr
 
-from op25b_app import constants
-from op25b_app.flowspec import (
+from op25b_app.core import constants
+from op25b_app.core.flowspec import (
     PUNT_MAX_LEN,
     PUNT_PREFIX,
     SAMPLE_PREFIX,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import netaddr
 
-from op25b_app import constants
+from op25b_app.core import constants
 
 #: Switch roles. An ``edge`` switch enforces OP25B on every non-uplink port; a
 #: ``core`` switch (transit, MTA side) only gets op25b's pass-everything entry.

@@ -19,11 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from op25b_app import constants, ofmsg
-from op25b_app.flowspec import FlowSpec
-from op25b_app.policy import PolicyError, compile_policy
-from op25b_app.reconcile import UpdatePlan, plan_update
-from op25b_app.snapshot import PolicyOptions, PolicySnapshot
+from op25b_app.core import constants
+from op25b_app.openflow import messages as ofmsg
+from op25b_app.core.flowspec import FlowSpec
+from op25b_app.core.compile import PolicyError, compile_policy
+from op25b_app.core.reconcile import UpdatePlan, plan_update
+from op25b_app.core.snapshot import PolicyOptions, PolicySnapshot
 
 LOG = logging.getLogger("op25b.enforcer")
 
@@ -607,7 +608,7 @@ class Enforcer:
     def on_packet_in(self, dpid: int, cookie: int, in_port: int | None, data: bytes,
                      metadata: int | None = None) -> None:
         """A blocked SYN came up through the punt meter: record its headers, maybe reject."""
-        from op25b_app import sampling
+        from op25b_app.core import packets as sampling
         from op25b_app.db.counters import Sample
 
         session = self.sessions.get(dpid)

@@ -18,7 +18,7 @@ from types import FrameType
 
 from op25b_app import __version__
 
-APP_MODULE = "op25b_app.app"
+APP_MODULE = "op25b_app.openflow.app"
 
 LOG = logging.getLogger(__name__)
 
@@ -45,13 +45,13 @@ def _import_before_monkey_patching() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    from op25b_app import ryu_compat
+    from op25b_app.openflow import ryu_compat
 
     if "--version" in args:
         print(f"op25b {__version__} (ryu {ryu_compat.ryu_version})")
         return 0
     # Importing the app registers its options before Ryu parses the command line.
-    import op25b_app.app  # noqa: F401
+    import op25b_app.openflow.app  # noqa: F401
 
     _import_before_monkey_patching()
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import netaddr
 
-from op25b_app import constants
+from op25b_app.core import constants
 
 #: A canonical match: (field, value) pairs in FIELD_ORDER, addresses as strings.
 Match = tuple[tuple[str, int | str], ...]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from op25b_app.flowspec import FlowSpec
+from op25b_app.core.flowspec import FlowSpec
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@ import time, and eventlet removed that name (0.30.x, which still had it, does
 not run on Python 3.11). Ryu only uses it as an identity sentinel returned by
 WSGI handlers that wrote the response themselves, so any unique object
 restores the old behaviour. This must run before anything imports ``ryu``;
-``op25b_app.ryu_compat`` calls it first thing, so every Ryu import in op25b
+``op25b_app.openflow.ryu_compat`` calls it first thing, so every Ryu import in op25b
 goes through here.
 """
 

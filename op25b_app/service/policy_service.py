@@ -8,7 +8,7 @@ any error, so nothing is ever half-written. Results are frozen dataclasses
 whose ``to_dict()`` is ready for ``json.dumps``.
 
 Every write also records who made it, when, and the before/after state in
-the audit trail (``op25b_app.audit``) inside the same transaction, so the
+the audit trail (``op25b_app.service.audit``) inside the same transaction, so the
 trail cannot disagree with the data. ``actor`` names the writer: the OS user
 for the CLI, ``token:NAME`` for the REST API.
 
@@ -45,8 +45,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from op25b_app.audit import AuditEntryView, AuditRecorder, default_actor, read_audit
-from op25b_app.constants import MODE_ENFORCE, MODES
+from op25b_app.service.audit import AuditEntryView, AuditRecorder, default_actor, read_audit
+from op25b_app.core.constants import MODE_ENFORCE, MODES
 from op25b_app.db.engine import read_session, write_session
 from op25b_app.db.models import (
     MAX_DPID,
@@ -64,12 +64,12 @@ from op25b_app.db.models import (
     make_match_key,
     utc_now,
 )
-from op25b_app.gc_pause import gc_paused
-from op25b_app.prefixes import IPV4_MAPPED, plain_prefix
-from op25b_app.snapshot import ROLE_EDGE, ROLES
+from op25b_app.core.gc_pause import gc_paused
+from op25b_app.core.prefixes import IPV4_MAPPED, plain_prefix
+from op25b_app.core.snapshot import ROLE_EDGE, ROLES
 
 if TYPE_CHECKING:
-    from op25b_app.subscriber_import import (
+    from op25b_app.service.bulk_import import (
         ImportProblem,
         ImportProgress,
         ImportResult,
@@ -890,10 +890,10 @@ class PolicyService:
         caller could not even turn into records (say, a CSV line with too
         many fields): they are reported together with the rest and also
         reject the import. ``dry_run`` checks everything and reports what
-        would change without writing. See ``op25b_app.subscriber_import``.
+        would change without writing. See ``op25b_app.service.bulk_import``.
         """
         # Imported here because that module builds on this one's rules.
-        from op25b_app import subscriber_import as bulk
+        from op25b_app.service import bulk_import as bulk
 
         now = self._clock()
         check_only = dry_run or bool(prior_problems)
@@ -929,7 +929,7 @@ class PolicyService:
 
     def export_subscribers(self) -> list[SubscriberRecord]:
         """Every subscriber as import records, by account (times in the configured zone)."""
-        from op25b_app import subscriber_import as bulk
+        from op25b_app.service import bulk_import as bulk
 
         with gc_paused(), self._read() as session:
             return bulk.export_records(session, self._tz)

@@ -81,12 +81,12 @@ from collections.abc import Iterable
 
 import netaddr
 
-from op25b_app import constants
-from op25b_app.constants import Band
-from op25b_app.flowspec import MAX_TABLE_ID, FlowSpec, FlowSpecError, Match, check_actions
-from op25b_app.gc_pause import gc_paused
-from op25b_app.prefixes import network_text
-from op25b_app.snapshot import (
+from op25b_app.core import constants
+from op25b_app.core.constants import Band
+from op25b_app.core.flowspec import MAX_TABLE_ID, FlowSpec, FlowSpecError, Match, check_actions
+from op25b_app.core.gc_pause import gc_paused
+from op25b_app.core.prefixes import network_text
+from op25b_app.core.snapshot import (
     ROLE_CORE,
     ROLES,
     AttachmentRule,

@@ -8,7 +8,7 @@ only. The eventlet compatibility fix runs before the first ``ryu`` import.
 
 from __future__ import annotations
 
-from op25b_app import eventlet_compat
+from op25b_app.openflow import eventlet_compat
 
 eventlet_compat.apply()
 

@@ -1,8 +1,8 @@
 """The Ryu application: a thin adapter from the pure policy to OpenFlow.
 
 Events in (switch connected, replies, errors), messages out. What an entry
-*is* comes from ``op25b_app.policy``; what to send comes from
-``op25b_app.reconcile``; how a message looks comes from ``op25b_app.ofmsg``.
+*is* comes from ``op25b_app.core.compile``; what to send comes from
+``op25b_app.core.reconcile``; how a message looks comes from ``op25b_app.openflow.messages``.
 This module only schedules work and keeps per-switch state.
 
 Database reads and policy compiles run in eventlet's native thread pool
@@ -18,11 +18,11 @@ from typing import Any
 
 from eventlet import tpool
 
-from op25b_app import ofmsg
-from op25b_app.enforcer import Enforcer, EnforcerOptions
-from op25b_app.metrics import Metrics
-from op25b_app.policy import validate_options
-from op25b_app.ryu_compat import (
+from op25b_app.openflow import messages as ofmsg
+from op25b_app.openflow.enforcer import Enforcer, EnforcerOptions
+from op25b_app.openflow.metrics import Metrics
+from op25b_app.core.compile import validate_options
+from op25b_app.openflow.ryu_compat import (
     CONF,
     CONFIG_DISPATCHER,
     DEAD_DISPATCHER,
@@ -34,7 +34,7 @@ from op25b_app.ryu_compat import (
     ofproto_v1_3,
     set_ev_cls,
 )
-from op25b_app.snapshot import PolicyOptions
+from op25b_app.core.snapshot import PolicyOptions
 
 LOG = logging.getLogger("op25b.app")
 

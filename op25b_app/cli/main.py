@@ -1,7 +1,7 @@
 """``op25b``: the operator's command line for the subscriber database.
 
 This module is only argument parsing and output formatting; every rule lives
-in ``op25b_app.service`` so the CLI, a REST API and CSV import cannot drift
+in ``op25b_app.service.policy_service`` so the CLI, a REST API and CSV import cannot drift
 apart. It is also the only place in the package that prints.
 
 Exit status: 0 success; 2 bad input (one line on stderr naming the field and
@@ -31,7 +31,7 @@ from op25b_app import __version__
 from op25b_app.db import migrate
 from op25b_app.db.engine import DEFAULT_DB_URL, make_engine
 from op25b_app.db.snapshot_loader import SnapshotError, load_snapshot
-from op25b_app.service import (
+from op25b_app.service.policy_service import (
     AttachmentSpec,
     ConnectionTypeView,
     MtaView,
@@ -46,10 +46,10 @@ from op25b_app.service import (
     parse_zone,
     to_jsonable,
 )
-from op25b_app.snapshot import ROLE_EDGE, ROLES
-from op25b_app.csvio import COLUMNS as CSV_COLUMNS
-from op25b_app.csvio import read_file, read_records, write_records
-from op25b_app.subscriber_import import ImportRejected, ImportResult
+from op25b_app.core.snapshot import ROLE_EDGE, ROLES
+from op25b_app.service.csv_records import COLUMNS as CSV_COLUMNS
+from op25b_app.service.csv_records import read_file, read_records, write_records
+from op25b_app.service.bulk_import import ImportRejected, ImportResult
 
 log = logging.getLogger(__name__)
 
@@ -471,8 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="compile for this time (ISO 8601 with offset); default: now",
     )
 
-    # api: the REST API process; parsing and handler live in op25b_app.api.command
-    from op25b_app.api.command import add_api_command
+    # api: the REST API process; parsing and handler live in op25b_app.cli.api_command
+    from op25b_app.cli.api_command import add_api_command
 
     add_api_command(groups, common)
     return parser
@@ -767,7 +767,7 @@ def _report_suspects(service: PolicyService, args: argparse.Namespace) -> Any:
 def _policy_show(_service: PolicyService, args: argparse.Namespace) -> Any:
     # Imported here so the database commands work even if the compiler
     # module fails to import (and so `op25b db init` stays fast).
-    from op25b_app.policy import PolicyError, compile_policy
+    from op25b_app.core.compile import PolicyError, compile_policy
 
     dpid = parse_dpid(args.dpid)
     now = parse_time(args.at, "at", _service.tz) if args.at else dt.datetime.now(dt.UTC)

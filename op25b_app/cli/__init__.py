@@ -1,0 +1,1 @@
+"""The ``op25b`` command line: parse, call the service, format."""

@@ -1,0 +1,1 @@
+"""Everything that speaks OpenFlow: the Ryu app, the framework seam, messages, sync."""

@@ -1,0 +1,1 @@
+"""The one validation, audit and transaction layer every writer goes through."""
