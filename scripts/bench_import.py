@@ -41,7 +41,7 @@ from op25b_app.cli.main import main  # noqa: E402
 from op25b_app.service.csv_records import COLUMNS  # noqa: E402
 from op25b_app.db import migrate  # noqa: E402
 from op25b_app.db.engine import make_engine, normalise_url  # noqa: E402
-from op25b_app.service.policy_service import PolicyService  # noqa: E402
+from op25b_app.service import PolicyService  # noqa: E402
 
 log = logging.getLogger("bench_import")
 

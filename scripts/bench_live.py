@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from op25b_app.db.engine import make_engine  # noqa: E402
 from op25b_app.db.migrate import upgrade  # noqa: E402
-from op25b_app.service.policy_service import AttachmentSpec, PolicyService  # noqa: E402
+from op25b_app.service import AttachmentSpec, PolicyService  # noqa: E402
 from scripts import isp_dataset  # noqa: E402
 from tests.lab import labkit  # noqa: E402
 

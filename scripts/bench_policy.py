@@ -32,7 +32,7 @@ from op25b_app.db.engine import make_engine  # noqa: E402
 from op25b_app.db.migrate import upgrade  # noqa: E402
 from op25b_app.db.snapshot_loader import load_snapshot  # noqa: E402
 from op25b_app.core.compile import compile_policy  # noqa: E402
-from op25b_app.core.snapshot import PolicyOptions  # noqa: E402
+from op25b_app.core.options import PolicyOptions  # noqa: E402
 
 BENCH_BRIDGE = "op25bench0"
 BENCH_DPID = 0x25B0

@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from op25b_app.api.schemas import ErrorBody
 from op25b_app.db.snapshot_loader import SnapshotError
-from op25b_app.core.compile import PolicyError
+from op25b_app.core.errors import PolicyError
 from op25b_app.service.policy_service import Conflict, NotFound, ValidationError
 
 log = logging.getLogger(__name__)

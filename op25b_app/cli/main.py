@@ -767,7 +767,8 @@ def _report_suspects(service: PolicyService, args: argparse.Namespace) -> Any:
 def _policy_show(_service: PolicyService, args: argparse.Namespace) -> Any:
     # Imported here so the database commands work even if the compiler
     # module fails to import (and so `op25b db init` stays fast).
-    from op25b_app.core.compile import PolicyError, compile_policy
+    from op25b_app.core.compile import compile_policy
+    from op25b_app.core.errors import PolicyError
 
     dpid = parse_dpid(args.dpid)
     now = parse_time(args.at, "at", _service.tz) if args.at else dt.datetime.now(dt.UTC)

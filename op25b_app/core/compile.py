@@ -81,16 +81,17 @@ from collections.abc import Iterable
 
 import netaddr
 
-from op25b_app.core import constants
+from op25b_app.core import constants, limits
 from op25b_app.core.constants import Band
 from op25b_app.core.flowspec import MAX_TABLE_ID, FlowSpec, FlowSpecError, Match, check_actions
 from op25b_app.core.gc_pause import gc_paused
 from op25b_app.core.prefixes import network_text
+from op25b_app.core.errors import PolicyConflict, PolicyError, PolicyTooLarge
+from op25b_app.core.options import DEFAULT_OPTIONS, PolicyOptions, validate_options
 from op25b_app.core.snapshot import (
     ROLE_CORE,
     ROLES,
     AttachmentRule,
-    PolicyOptions,
     PolicySnapshot,
     SwitchInfo,
 )
@@ -103,79 +104,12 @@ _TCP = constants.IP_PROTO_TCP
 _SMTP = constants.SMTP_PORT
 _ETH_TYPE_FOR_VERSION = {4: _IPV4, 6: _IPV6}
 _DST_FIELD = {4: "ipv4_dst", 6: "ipv6_dst"}
-_MAX_VID = 0x0FFF
 _OFPVID_PRESENT = constants.OFPVID_PRESENT
 # Shared (field, value) pairs for the attachment hot loop.
 _ETH4_PAIR = ("eth_type", _IPV4)
 _ETH6_PAIR = ("eth_type", _IPV6)
 _TCP_PAIR = ("ip_proto", _TCP)
 _SMTP_PAIR = ("tcp_dst", _SMTP)
-_MAX_PORT = 0xFFFFFF00  # OFPP_MAX
-
-
-#: PolicyOptions is frozen, so one shared default instance is safe.
-DEFAULT_OPTIONS = PolicyOptions()
-
-
-class PolicyError(Exception):
-    """The snapshot or options cannot be compiled; keep the last good policy."""
-
-
-class PolicyConflict(PolicyError):
-    """Two attachments describe the same traffic with different owners or verdicts."""
-
-
-class PolicyTooLarge(PolicyError):
-    """The compiled policy would not fit the switch's configured entry cap."""
-
-    def __init__(self, dpid: int, count: int, cap: int) -> None:
-        super().__init__(
-            f"dpid {dpid:#x}: policy needs {count} weighted flow entries, cap is {cap}"
-        )
-        self.dpid = dpid
-        self.count = count
-        self.cap = cap
-
-
-class PolicyOptionError(PolicyError):
-    """PolicyOptions that cannot produce a valid table."""
-
-
-def validate_options(options: PolicyOptions) -> None:
-    """Refuse options that would produce entries a switch rejects or that break
-    the band ordering (e.g. DEFAULT_DROP colliding with the priority-0 MISS)."""
-    if isinstance(options.table_id, bool) or not isinstance(options.table_id, int):
-        raise PolicyOptionError(f"table_id={options.table_id!r}: must be an integer")
-    if not 0 <= options.table_id <= MAX_TABLE_ID:
-        raise PolicyOptionError(f"table_id={options.table_id}: must be in 0..{MAX_TABLE_ID}")
-    base = options.priority_base
-    if isinstance(base, bool) or not isinstance(base, int):
-        raise PolicyOptionError(f"priority_base={base!r}: must be an integer")
-    if not 1 <= base <= constants.MAX_PRIORITY_BASE:
-        raise PolicyOptionError(
-            f"priority_base={base}: must be in 1..{constants.MAX_PRIORITY_BASE}"
-        )
-    try:
-        check_actions(options.table_id, options.pass_action)
-    except FlowSpecError as exc:
-        raise PolicyOptionError(
-            f"pass_action={options.pass_action!r} with table_id={options.table_id}: {exc.reason}"
-        ) from exc
-    if (
-        isinstance(options.max_entries, bool)
-        or not isinstance(options.max_entries, int)
-        or (options.max_entries < 0)
-    ):
-        raise PolicyOptionError(
-            f"max_entries={options.max_entries!r}: must be an integer >= 0 (0 = no cap)"
-        )
-    weight = options.ipv6_entry_weight
-    if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
-        raise PolicyOptionError(f"ipv6_entry_weight={weight!r}: must be an integer >= 1")
-    if options.block_action not in ("drop", "reject"):
-        raise PolicyOptionError(f"block_action={options.block_action!r}: must be drop or reject")
-    if options.block_action == "reject" and not options.punt_meter:
-        raise PolicyOptionError("block_action='reject' needs a punt meter (sampling rate > 0)")
 
 
 def weighted_entry_count(specs: Iterable[FlowSpec], options: PolicyOptions) -> int:
@@ -351,7 +285,7 @@ def _attachment_entries(
     entries: list[FlowSpec] = []
     for rule in attachments:
         port = rule.port
-        if type(port) is not int or not 1 <= port <= _MAX_PORT:
+        if type(port) is not int or not limits.MIN_PORT <= port <= limits.MAX_PORT:
             raise PolicyError(
                 f"dpid {dpid:#x}: attachment {rule.attachment_id} ({rule.account}) "
                 f"has invalid port {port!r}"
@@ -362,7 +296,7 @@ def _attachment_entries(
         vlan = rule.vlan
         vlan_pair: tuple[str, int] | None = None
         if vlan is not None:
-            if type(vlan) is not int or not 0 <= vlan <= _MAX_VID:
+            if type(vlan) is not int or not limits.MIN_VLAN <= vlan <= limits.MAX_VLAN:
                 raise PolicyError(
                     f"dpid {dpid:#x}: attachment {rule.attachment_id} ({rule.account}) "
                     f"has invalid vlan {vlan!r}"

@@ -31,7 +31,7 @@ from typing import Any
 
 import netaddr
 
-from op25b_app.core import constants
+from op25b_app.core import constants, limits
 
 #: A canonical match: (field, value) pairs in FIELD_ORDER, addresses as strings.
 Match = tuple[tuple[str, int | str], ...]
@@ -65,7 +65,7 @@ _ETH_TYPE_FOR_VERSION: dict[int, int] = {
 #: Inclusive value ranges of the integer fields. in_port stops at OFPP_MAX:
 #: reserved ports are never subscriber-facing.
 _INT_FIELD_RANGE: dict[str, tuple[int, int]] = {
-    "in_port": (1, 0xFFFFFF00),
+    "in_port": (limits.MIN_PORT, limits.MAX_PORT),
     "eth_type": (0, 0xFFFF),
     "vlan_vid": (constants.OFPVID_PRESENT, constants.OFPVID_PRESENT | 0x0FFF),
     "ip_proto": (0, 0xFF),

@@ -21,8 +21,6 @@ ROLE_EDGE = "edge"
 ROLE_CORE = "core"
 ROLES = (ROLE_EDGE, ROLE_CORE)
 
-PASS_NORMAL = "normal"
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SwitchInfo:
@@ -110,31 +108,3 @@ class PolicySnapshot:
 
     def attachments_for(self, dpid: int) -> tuple[AttachmentRule, ...]:
         return tuple(self.attachments.get(dpid, ()))
-
-
-@dataclasses.dataclass(frozen=True)
-class PolicyOptions:
-    """Deployment knobs that change how the policy is rendered, not what it means.
-
-    ``pass_action`` is ``"normal"`` (hybrid switch, lab default) or
-    ``"goto:N"`` (op25b owns ``table_id``; another app forwards in table N).
-    ``max_entries`` caps the weighted entry count per switch (0 = no cap);
-    IPv6 entries weigh ``ipv6_entry_weight`` because many ASICs spend two TCAM
-    slots on a 128-bit match.
-    """
-
-    table_id: int = constants.DEFAULT_TABLE_ID
-    priority_base: int = constants.DEFAULT_PRIORITY_BASE
-    pass_action: str = PASS_NORMAL
-    max_entries: int = 0
-    ipv6_entry_weight: int = 2
-    #: "drop" (default) or "reject": blocked SYNs are answered with a TCP RST
-    #: by the controller so mail clients fail at once instead of timing out.
-    block_action: str = "drop"
-    #: Meter through which blocked SYNs reach the controller (0 = none). Set
-    #: when rejecting or sampling; the meter caps what an infected host can
-    #: push to the controller.
-    punt_meter: int = 0
-    #: Table for monitor-mode samples (0 = no sampling in monitor mode). Must
-    #: be a table no other application uses; needs pass_action "normal".
-    sample_table: int = 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -193,3 +194,11 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
     """A connection inside one read transaction that sees a single database state."""
     with _reader(engine).connect() as conn, conn.begin():
         yield conn
+
+
+def safe_url(url: str | URL) -> str:
+    """``url`` as text with any password hidden (for messages and logs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown without its userinfo
+        return re.sub(r"://[^/@]*@", "://***@", str(url))

@@ -31,14 +31,9 @@ import netaddr
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from op25b_app.core.limits import MAX_DPID, MAX_PORT, MAX_VLAN, MIN_PORT, MIN_VLAN
 from op25b_app.core.snapshot import ROLES
 
-#: OpenFlow 1.3 OFPP_MAX: the highest physical/logical port number.
-MAX_PORT = 0xFFFFFF00
-MIN_PORT = 1
-MAX_VLAN = 4095
-MIN_VLAN = 0
-MAX_DPID = 2**64 - 1
 
 _SIGN_BIT = 2**63
 _WRAP = 2**64
@@ -354,6 +349,8 @@ class ControllerStatus(Base):
     revision_loaded: Mapped[int | None] = mapped_column(sa.BigInteger)
     bad_revision: Mapped[int | None] = mapped_column(sa.BigInteger)
     bad_reason: Mapped[str | None] = mapped_column(sa.Text)
+    #: The PolicyOptions this controller renders with (JSON), for policy previews.
+    policy_options: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class SwitchStatus(Base):

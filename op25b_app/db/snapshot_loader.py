@@ -28,11 +28,8 @@ from sqlalchemy.orm import Session
 
 from op25b_app.core.constants import MODE_ENFORCE, MODES
 from op25b_app.db.engine import read_connection
+from op25b_app.core.limits import MAX_PORT, MAX_VLAN, MIN_PORT, MIN_VLAN
 from op25b_app.db.models import (
-    MAX_PORT,
-    MAX_VLAN,
-    MIN_PORT,
-    MIN_VLAN,
     Attachment,
     ConnectionType,
     GlobalEnforcement,

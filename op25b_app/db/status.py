@@ -8,6 +8,7 @@ see the same truth as a second controller would.
 from __future__ import annotations
 
 import dataclasses
+import json
 import datetime as dt
 from typing import Any
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from op25b_app.db.engine import dialect_insert
-from op25b_app.db.models import ControllerStatus, Switch, SwitchStatus
+from op25b_app.db.models import ControllerStatus, Switch, SwitchStatus, dpid_to_db
 from op25b_app.db.snapshot_loader import read_revision
 
 
@@ -40,12 +41,19 @@ def _upsert(engine: Engine, table: sa.FromClause, row: dict[str, Any], keys: lis
 
 def write_controller(engine: Engine, controller_id: str, pid: int, started_at: dt.datetime,
                      now: dt.datetime, revision_loaded: int | None,
-                     bad: tuple[int, str] | None) -> None:
-    """Heartbeat: this controller is alive and has loaded ``revision_loaded``."""
+                     bad: tuple[int, str] | None,
+                     policy_options: dict[str, Any] | None = None) -> None:
+    """Heartbeat: this controller is alive and has loaded ``revision_loaded``.
+
+    ``policy_options`` are the options it renders with, so that a policy
+    preview shows what this controller really installs.
+    """
     row = {
         "controller_id": controller_id, "pid": pid, "started_at": started_at,
         "heartbeat_at": now, "revision_loaded": revision_loaded,
         "bad_revision": bad[0] if bad else None, "bad_reason": bad[1] if bad else None,
+        "policy_options": None if policy_options is None else json.dumps(
+            policy_options, sort_keys=True),
     }
     with engine.begin() as conn:
         conn.execute(_upsert(engine, ControllerStatus.__table__, row, ["controller_id"]))
@@ -73,7 +81,8 @@ def read_status(engine: Engine) -> dict[str, Any]:
             sa.select(ss).order_by(ss.c.dpid, ss.c.controller_id)).mappings().all()
     return {
         "policy_revision": revision,
-        "controllers": [dict(c) for c in controllers],
+        "controllers": [{k: v for k, v in c.items() if k != "policy_options"}
+                        for c in controllers],
         "switches": [
             {"dpid": s["dpid"], "name": names.get(s["dpid"]),
              "controller_id": s["controller_id"], "connected": s["connected"],
@@ -86,3 +95,29 @@ def read_status(engine: Engine) -> dict[str, Any]:
             for s in switches
         ],
     }
+
+
+def serving_controller_options(engine: Engine, dpid: int) -> tuple[str, dict[str, Any]] | None:
+    """``(controller_id, options)`` of the controller that serves switch ``dpid``.
+
+    The controller connected to it that reported most recently; without one,
+    the one that last reported it at all. None when no controller with stored
+    options has seen the switch. Stored text that is not a JSON object counts
+    as no options (raw SQL can write anything).
+    """
+    cs, ss = ControllerStatus.__table__, SwitchStatus.__table__
+    query = (
+        sa.select(cs.c.controller_id, cs.c.policy_options)
+        .select_from(ss.join(cs, cs.c.controller_id == ss.c.controller_id))
+        .where(ss.c.dpid == dpid_to_db(dpid), cs.c.policy_options.is_not(None))
+        .order_by(sa.desc(ss.c.connected), sa.desc(ss.c.updated_at))
+    )
+    with engine.connect() as conn:
+        for controller_id, text in conn.execute(query):
+            try:
+                options = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(options, dict):
+                return controller_id, options
+    return None

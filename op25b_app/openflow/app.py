@@ -21,7 +21,7 @@ from eventlet import tpool
 from op25b_app.openflow import messages as ofmsg
 from op25b_app.openflow.enforcer import Enforcer, EnforcerOptions
 from op25b_app.openflow.metrics import Metrics
-from op25b_app.core.compile import validate_options
+from op25b_app.core.options import validate_options
 from op25b_app.openflow.ryu_compat import (
     CONF,
     CONFIG_DISPATCHER,
@@ -34,7 +34,7 @@ from op25b_app.openflow.ryu_compat import (
     ofproto_v1_3,
     set_ev_cls,
 )
-from op25b_app.core.snapshot import PolicyOptions
+from op25b_app.core.options import PolicyOptions
 
 LOG = logging.getLogger("op25b.app")
 

@@ -22,9 +22,11 @@ from typing import Any, Protocol
 from op25b_app.core import constants
 from op25b_app.openflow import messages as ofmsg
 from op25b_app.core.flowspec import FlowSpec
-from op25b_app.core.compile import PolicyError, compile_policy
+from op25b_app.core.compile import compile_policy
+from op25b_app.core.errors import PolicyError
 from op25b_app.core.reconcile import UpdatePlan, plan_update
-from op25b_app.core.snapshot import PolicyOptions, PolicySnapshot
+from op25b_app.core.snapshot import PolicySnapshot
+from op25b_app.core.options import PolicyOptions
 
 LOG = logging.getLogger("op25b.enforcer")
 

@@ -16,7 +16,7 @@ from op25b_app.db.engine import make_engine
 from op25b_app.db.snapshot_loader import load_snapshot
 from op25b_app.db.status import SwitchRow, read_status, write_controller, write_switches
 from op25b_app.core.compile import compile_policy
-from op25b_app.service.policy_service import PolicyService, to_jsonable
+from op25b_app.service import PolicyService, to_jsonable
 from tests.api.conftest import (
     READ_TOKEN,
     REPO,

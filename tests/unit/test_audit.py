@@ -22,7 +22,7 @@ from op25b_app.service.csv_records import COLUMNS
 from op25b_app.db import migrate
 from op25b_app.db.engine import make_engine
 from op25b_app.db.snapshot_loader import read_revision
-from op25b_app.service.policy_service import AttachmentSpec, Conflict, PolicyService
+from op25b_app.service import AttachmentSpec, Conflict, PolicyService
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from op25b_app.db import counters
 from op25b_app.db.counters import CountDelta
-from op25b_app.service.policy_service import AttachmentSpec, PolicyService
+from op25b_app.service import AttachmentSpec, PolicyService
 
 T0 = dt.datetime(2007, 11, 20, 10, 15, tzinfo=dt.UTC)
 

@@ -20,7 +20,7 @@ from op25b_app.db.snapshot_loader import (
     read_revision,
 )
 from op25b_app.core.prefixes import network_text, plain_prefix
-from op25b_app.service.policy_service import AttachmentSpec, PolicyService
+from op25b_app.service import AttachmentSpec, PolicyService
 from op25b_app.core.snapshot import ROLE_CORE, SwitchInfo
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from op25b_app.cli import main as cli
 from op25b_app.db import status
 from op25b_app.db.snapshot_loader import read_revision
-from op25b_app.service.policy_service import PolicyService
+from op25b_app.service import PolicyService
 
 T0 = dt.datetime(2026, 11, 28, 1, 0, tzinfo=dt.UTC)
 

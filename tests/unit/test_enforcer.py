@@ -18,13 +18,8 @@ import pytest
 from op25b_app.core import constants
 from op25b_app.openflow import ryu_compat  # noqa: F401 - applies the eventlet fix
 from op25b_app.openflow.enforcer import Enforcer, EnforcerOptions
-from op25b_app.core.snapshot import (
-    AttachmentRule,
-    MtaRule,
-    PolicyOptions,
-    PolicySnapshot,
-    SwitchInfo,
-)
+from op25b_app.core.snapshot import AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
+from op25b_app.core.options import PolicyOptions
 from ryu.ofproto import ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)

@@ -12,24 +12,10 @@ import pytest
 from op25b_app.core import constants
 from op25b_app.core.constants import Band
 from op25b_app.core.flowspec import FlowSpec
-from op25b_app.core.compile import (
-    PolicyConflict,
-    PolicyError,
-    PolicyOptionError,
-    PolicyTooLarge,
-    attachment_specificity,
-    compile_policy,
-    describe_entry_count,
-    weighted_entry_count,
-)
-from op25b_app.core.snapshot import (
-    ROLE_CORE,
-    AttachmentRule,
-    MtaRule,
-    PolicyOptions,
-    PolicySnapshot,
-    SwitchInfo,
-)
+from op25b_app.core.compile import attachment_specificity, compile_policy, describe_entry_count, weighted_entry_count
+from op25b_app.core.errors import PolicyConflict, PolicyError, PolicyOptionError, PolicyTooLarge
+from op25b_app.core.snapshot import ROLE_CORE, AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
+from op25b_app.core.options import PolicyOptions
 from tests.unit.flowtable_model import AmbiguousMatch, FlowTable, Packet
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)

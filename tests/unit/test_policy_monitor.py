@@ -84,7 +84,7 @@ def test_earliest_of_expiry_and_enforcement_is_the_next_change():
 
 
 def test_sampling_punts_in_enforce_mode_and_copies_in_monitor_mode():
-    from op25b_app.core.snapshot import PolicyOptions
+    from op25b_app.core.options import PolicyOptions
 
     opts = PolicyOptions(punt_meter=25, sample_table=1)
     enforced, _ = compile_policy(snap(), 1, NOW, opts)

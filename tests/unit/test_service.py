@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from op25b_app.db.models import POLICY_TABLES
-from op25b_app.service.policy_service import (
+from op25b_app.service import (
     AttachmentSpec,
     Conflict,
     NotFound,

@@ -1,0 +1,84 @@
+"""The errors the service raises on purpose: bad input, missing objects, conflicts.
+
+Every interface maps these the same way (CLI: exit 2 or 1; API: 400/404/409/503),
+and each names the field and value so that an operator fixing a script, a CSV
+file or a raw-SQL row knows which cell was wrong.
+
+* ``ValidationError(field, value, reason)`` - the input itself is malformed
+  or refers to something that does not exist.
+* ``NotFound`` - the object the operation is about does not exist.
+* ``Conflict`` - the input is well-formed but clashes with what is stored.
+* ``StoredDataError`` - the *stored* data cannot be used (a row written by raw
+  SQL that the compiler refuses); the request was fine.
+* ``DatabaseUnavailable`` - the database cannot be reached; retry later.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error the service raises on purpose (bad input, not bugs)."""
+
+
+class ValidationError(ServiceError, ValueError):
+    """One input field is malformed or refers to nothing."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(field, value, reason)
+
+    def __str__(self) -> str:
+        return f"field '{self.field}' value '{self.value}': {self.reason}"
+
+
+class NotFound(ServiceError, LookupError):
+    """The object an operation is about does not exist."""
+
+    def __init__(self, kind: str, field: str, value: object) -> None:
+        self.kind = kind
+        self.field = field
+        self.value = value
+        super().__init__(kind, field, value)
+
+    def __str__(self) -> str:
+        return f"{self.kind} with {self.field} '{self.value}' not found"
+
+
+class Conflict(ServiceError):
+    """Well-formed input that clashes with what is already stored."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(field, value, reason)
+
+    def __str__(self) -> str:
+        return f"field '{self.field}' value '{self.value}': {self.reason}"
+
+
+class StoredDataError(ServiceError):
+    """Stored data a query cannot use (malformed row, conflicting attachments)."""
+
+    def __init__(self, field: str | None, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(field, value, reason)
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database could not be reached or answered with an operational error."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(url, reason)
+
+    def __str__(self) -> str:
+        return f"database {self.url}: {self.reason}"
