@@ -22,6 +22,21 @@ ROLE_CORE = "core"
 ROLES = (ROLE_EDGE, ROLE_CORE)
 
 
+def exemption_active(exempt: bool, exempt_until: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether an opt-out applies at ``now``: until its expiry (exclusive), or forever."""
+    return exempt and (exempt_until is None or now < exempt_until)
+
+
+def blocked_at(type_blocked: bool, exempt: bool, exempt_until: dt.datetime | None,
+               now: dt.datetime) -> bool:
+    """The one definition of "is port 25 blocked for this subscriber at ``now``".
+
+    Blocked when the connection type is subject to OP25B and no opt-out is
+    active. The compiler, the service's views and the reports all ask this.
+    """
+    return type_blocked and not exemption_active(exempt, exempt_until, now)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SwitchInfo:
     """One switch as the policy sees it."""
@@ -56,11 +71,11 @@ class AttachmentRule:
 
     def exemption_active(self, now: dt.datetime) -> bool:
         """An opt-out counts until its expiry (exclusive); no expiry = forever."""
-        return self.exempt and (self.exempt_until is None or now < self.exempt_until)
+        return exemption_active(self.exempt, self.exempt_until, now)
 
     def blocked_at(self, now: dt.datetime) -> bool:
         """Whether port 25 is blocked for this attachment at ``now``."""
-        return self.type_blocked and not self.exemption_active(now)
+        return blocked_at(self.type_blocked, self.exempt, self.exempt_until, now)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
