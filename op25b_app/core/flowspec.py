@@ -27,11 +27,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
 import netaddr
 
 from op25b_app.core import constants, limits
+from op25b_app.core.actions import (
+    DROP_KIND,
+    GOTO_KIND,
+    NORMAL_KIND,
+    PUNT_KIND,
+    PUNT_MAX_LEN,
+    Action,
+)
+from op25b_app.core.errors import FlowSpecError
+from op25b_app.core.limits import MAX_TABLE_ID
 
 #: A canonical match: (field, value) pairs in FIELD_ORDER, addresses as strings.
 Match = tuple[tuple[str, int | str], ...]
@@ -72,11 +81,6 @@ _INT_FIELD_RANGE: dict[str, tuple[int, int]] = {
     "tcp_dst": (0, 0xFFFF),
 }
 
-ACTION_NORMAL = "normal"
-ACTION_DROP = "drop"
-GOTO_PREFIX = "goto:"
-#: Highest table id; 255 is OFPTT_ALL, not a real table.
-MAX_TABLE_ID = 254
 MAX_COOKIE = 2**64 - 1
 #: ovs-ofctl leaves the priority out when it equals OpenFlow's default.
 OFP_DEFAULT_PRIORITY = 0x8000
@@ -101,31 +105,6 @@ _OVS_ADDRESS_NAME: dict[str, str] = {
     "ipv6_src": "ipv6_src",
     "ipv6_dst": "ipv6_dst",
 }
-
-
-_NO_VALUE: Any = object()
-
-
-class FlowSpecError(ValueError):
-    """A flow entry a switch would refuse; names the offending field and value.
-
-    ``FlowSpecError(field, value, reason)`` is the normal form. A single
-    free-form message (``FlowSpecError("...")``) is accepted too, for callers
-    that refuse an entry read back from a switch for a reason no one field
-    explains; then ``field`` and ``value`` are None and ``reason`` is the message.
-    """
-
-    def __init__(self, field: str, value: object = _NO_VALUE, reason: str = "") -> None:
-        if value is _NO_VALUE:
-            super().__init__(field)
-            self.field: str | None = None
-            self.value: object = None
-            self.reason = field
-            return
-        super().__init__(f"{field}={value!r}: {reason}")
-        self.field = field
-        self.value = value
-        self.reason = reason
 
 
 def _check_int(field: str, value: object, low: int, high: int) -> int:
@@ -153,62 +132,9 @@ def _check_int_field(field: str, value: object) -> int:
     return _check_int(field, value, low, high)
 
 
-def goto_target(actions: str) -> int | None:
-    """The table an ``"goto:N"`` action names, or None for other actions."""
-    if not actions.startswith(GOTO_PREFIX):
-        return None
-    digits = actions[len(GOTO_PREFIX) :]
-    if not digits.isdecimal() or not digits.isascii():
-        raise FlowSpecError("actions", actions, "goto needs a decimal table id")
-    return int(digits)
-
-
-#: "punt:M": the packet goes through meter M to the controller and nowhere
-#: else (a blocked SYN sampled for the abuse desk, or answered with a RST).
-PUNT_PREFIX = "punt:"
-#: Bytes of a punted packet sent to the controller: headers only, never mail.
-PUNT_MAX_LEN = 128
-#: "sample:T": forward normally, and send a copy on to table T (whose op25b
-#: entry punts it through the meter): monitor mode never delays the mail.
-SAMPLE_PREFIX = "sample:"
-
-
-def punt_meter(actions: str) -> int:
-    """The meter id of a ``"punt:M"`` action."""
-    digits = actions[len(PUNT_PREFIX):]
-    if not digits.isdecimal() or not digits.isascii() or not 1 <= int(digits) <= 0xFFFF0000:
-        raise FlowSpecError("actions", actions, "punt needs a meter id 1..0xffff0000")
-    return int(digits)
-
-
-def check_actions(table: int, actions: object) -> str:
-    """Validate ``actions`` for an entry in ``table`` and return its canonical form.
-
-    OpenFlow only lets goto_table point forward (a higher table id), otherwise
-    the switch answers OFPBIC_BAD_TABLE_ID; checking here catches it earlier.
-    """
-    if not isinstance(actions, str):
-        raise FlowSpecError("actions", actions, "must be a string")
-    if actions in (ACTION_NORMAL, ACTION_DROP):
-        return actions
-    if actions.startswith(PUNT_PREFIX):
-        meter = punt_meter(actions)
-        return f"{PUNT_PREFIX}{meter}"
-    if actions.startswith(SAMPLE_PREFIX):
-        target = int(actions[len(SAMPLE_PREFIX):]) if actions[len(SAMPLE_PREFIX):].isdecimal() \
-            else -1
-        if not table < target <= MAX_TABLE_ID:
-            raise FlowSpecError("actions", actions, f"sample table must be in {table + 1}.."
-                                f"{MAX_TABLE_ID}")
-        return f"{SAMPLE_PREFIX}{target}"
-    goto = goto_target(actions)
-    if goto is None:
-        raise FlowSpecError("actions", actions, "must be 'normal', 'drop' or 'goto:N'")
-    if not table < goto <= MAX_TABLE_ID:
-        raise FlowSpecError(
-            "actions", actions, f"goto target must be in {table + 1}..{MAX_TABLE_ID}"
-        )
-    return f"{GOTO_PREFIX}{goto}"
+def check_actions(table: int, actions: object) -> Action:
+    """``actions`` checked for an entry in ``table`` (goto and sample point forward)."""
+    return Action.parse(actions, table)
 
 
 def _canonical_address(field: str, value: object) -> netaddr.IPNetwork:
@@ -258,7 +184,7 @@ class FlowSpec:
     table: int
     priority: int
     match: Match
-    actions: str
+    actions: Action
     cookie: int
 
     @classmethod
@@ -267,7 +193,7 @@ class FlowSpec:
         table: int,
         priority: int,
         match: Mapping[str, int | str | netaddr.IPNetwork],
-        actions: str,
+        actions: str | Action,
         cookie: int,
     ) -> FlowSpec:
         """Validate and canonicalise an entry; raise FlowSpecError if a switch
@@ -321,7 +247,8 @@ class FlowSpec:
     @property
     def goto_table(self) -> int | None:
         """The table a goto action continues in, or None."""
-        return goto_target(self.actions)
+        action = Action.parse(self.actions)
+        return action.target if action.kind == GOTO_KIND else None
 
     def __str__(self) -> str:
         """Render like ``ovs-ofctl -O OpenFlow13 dump-flows`` minus the stats."""
@@ -364,14 +291,14 @@ class FlowSpec:
         )
 
     def _ovs_actions(self) -> str:
-        if self.actions == ACTION_NORMAL:
+        action = Action.parse(self.actions)
+        if action.kind == NORMAL_KIND:
             return "NORMAL"
-        if self.actions == ACTION_DROP:
+        if action.kind == DROP_KIND:
             return "drop"
-        if self.actions.startswith(PUNT_PREFIX):
-            return f"meter:{punt_meter(self.actions)},CONTROLLER:{PUNT_MAX_LEN}"
-        if self.actions.startswith(SAMPLE_PREFIX):
-            attachment = constants.attachment_of(self.cookie)
-            return (f"NORMAL,write_metadata:{attachment:#x},"
-                    f"goto_table:{self.actions[len(SAMPLE_PREFIX):]}")
-        return f"goto_table:{self.goto_table}"
+        if action.kind == PUNT_KIND:
+            return f"meter:{action.target},CONTROLLER:{PUNT_MAX_LEN}"
+        if action.kind == GOTO_KIND:
+            return f"goto_table:{action.target}"
+        attachment = constants.attachment_of(self.cookie)
+        return f"NORMAL,write_metadata:{attachment:#x},goto_table:{action.target}"

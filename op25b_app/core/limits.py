@@ -16,3 +16,7 @@ MIN_VLAN = 0
 MAX_VLAN = 0x0FFF
 #: A datapath id is an unsigned 64-bit number.
 MAX_DPID = 2**64 - 1
+#: Highest OpenFlow table id; 255 is OFPTT_ALL, not a real table.
+MAX_TABLE_ID = 254
+#: Highest OpenFlow meter id (OFPM_MAX); above are the virtual meters.
+MAX_METER_ID = 0xFFFF0000

@@ -12,8 +12,9 @@ import dataclasses
 from typing import Any
 
 from op25b_app.core import constants
-from op25b_app.core.errors import PolicyOptionError
-from op25b_app.core.flowspec import ACTION_NORMAL, MAX_TABLE_ID, FlowSpecError, check_actions
+from op25b_app.core.actions import NORMAL, Action, parse_pass_action
+from op25b_app.core.errors import FlowSpecError, PolicyOptionError
+from op25b_app.core.limits import MAX_TABLE_ID
 
 BLOCK_ACTIONS = ("drop", "reject")
 
@@ -22,8 +23,9 @@ BLOCK_ACTIONS = ("drop", "reject")
 class PolicyOptions:
     """Deployment knobs that change how the policy is rendered, not what it means.
 
-    ``pass_action`` is ``"normal"`` (hybrid switch, lab default) or
-    ``"goto:N"`` (op25b owns ``table_id``; another app forwards in table N).
+    ``pass_action`` is ``normal`` (hybrid switch, lab default) or ``goto:N``
+    (op25b owns ``table_id``; another app forwards in table N); text given
+    here is parsed into an ``Action`` once, when the options are made.
     ``max_entries`` caps the weighted entry count per switch (0 = no cap);
     IPv6 entries weigh ``ipv6_entry_weight`` because many ASICs spend two TCAM
     slots on a 128-bit match.
@@ -31,7 +33,7 @@ class PolicyOptions:
 
     table_id: int = constants.DEFAULT_TABLE_ID
     priority_base: int = constants.DEFAULT_PRIORITY_BASE
-    pass_action: str = ACTION_NORMAL
+    pass_action: Action = NORMAL
     max_entries: int = 0
     ipv6_entry_weight: int = 2
     #: "drop" (default) or "reject": blocked SYNs are answered with a TCP RST
@@ -45,9 +47,19 @@ class PolicyOptions:
     #: be a table no other application uses; needs pass_action "normal".
     sample_table: int = 0
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.pass_action, Action) and isinstance(self.pass_action, str):
+            try:
+                action = Action.parse(self.pass_action)
+            except FlowSpecError:
+                return  # validate_options names the bad value
+            object.__setattr__(self, "pass_action", action)
+
     def to_dict(self) -> dict[str, Any]:
         """The options as JSON-ready builtins (stored with the controller's status)."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["pass_action"] = str(self.pass_action)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PolicyOptions:
@@ -80,7 +92,7 @@ def validate_options(options: PolicyOptions) -> None:
             f"priority_base={base}: must be in 1..{constants.MAX_PRIORITY_BASE}"
         )
     try:
-        check_actions(options.table_id, options.pass_action)
+        parse_pass_action(options.pass_action, options.table_id)
     except FlowSpecError as exc:
         raise PolicyOptionError(
             f"pass_action={options.pass_action!r} with table_id={options.table_id}: {exc.reason}"

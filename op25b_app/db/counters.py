@@ -18,8 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from op25b_app.db.engine import dialect_insert
-from op25b_app.db.models import BlockedCount, CounterMark, Subscriber, SynSample
-from op25b_app.db.models import dpid_to_db
+from op25b_app.db.models import (
+    BlockedCount,
+    CounterMark,
+    Subscriber,
+    SynSample,
+    dpid_to_db,
+)
 
 BUCKET = dt.timedelta(hours=1)
 

@@ -34,7 +34,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from op25b_app.core.limits import MAX_DPID, MAX_PORT, MAX_VLAN, MIN_PORT, MIN_VLAN
 from op25b_app.core.snapshot import ROLES
 
-
 _SIGN_BIT = 2**63
 _WRAP = 2**64
 

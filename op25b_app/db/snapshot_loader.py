@@ -27,8 +27,17 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from op25b_app.core.constants import MODE_ENFORCE, MODES
-from op25b_app.db.engine import read_connection
+from op25b_app.core.gc_pause import gc_paused
 from op25b_app.core.limits import MAX_PORT, MAX_VLAN, MIN_PORT, MIN_VLAN
+from op25b_app.core.prefixes import IPV4_MAPPED, plain_prefix
+from op25b_app.core.snapshot import (
+    ROLES,
+    AttachmentRule,
+    MtaRule,
+    PolicySnapshot,
+    SwitchInfo,
+)
+from op25b_app.db.engine import read_connection
 from op25b_app.db.models import (
     Attachment,
     ConnectionType,
@@ -41,9 +50,6 @@ from op25b_app.db.models import (
     as_utc,
     dpid_from_db,
 )
-from op25b_app.core.gc_pause import gc_paused
-from op25b_app.core.prefixes import IPV4_MAPPED, plain_prefix
-from op25b_app.core.snapshot import ROLES, AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
 
 log = logging.getLogger(__name__)
 

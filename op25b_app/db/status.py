@@ -8,8 +8,8 @@ see the same truth as a second controller would.
 from __future__ import annotations
 
 import dataclasses
-import json
 import datetime as dt
+import json
 from typing import Any
 
 import sqlalchemy as sa

@@ -16,12 +16,13 @@ import logging
 import socket
 from typing import Any
 
-from eventlet import tpool
-
-from op25b_app.openflow import messages as ofmsg
+from op25b_app.core import constants
+from op25b_app.core.limits import MAX_METER_ID, MAX_TABLE_ID
+from op25b_app.core.options import BLOCK_ACTIONS, PolicyOptions, validate_options
+from op25b_app.db.change_source import DatabaseSource
+from op25b_app.db.engine import DEFAULT_DB_URL
 from op25b_app.openflow.enforcer import Enforcer, EnforcerOptions
 from op25b_app.openflow.metrics import Metrics
-from op25b_app.core.options import validate_options
 from op25b_app.openflow.ryu_compat import (
     CONF,
     CONFIG_DISPATCHER,
@@ -32,64 +33,69 @@ from op25b_app.openflow.ryu_compat import (
     hub,
     ofp_event,
     ofproto_v1_3,
+    run_on_native_thread,
     set_ev_cls,
 )
-from op25b_app.core.options import PolicyOptions
 
 LOG = logging.getLogger("op25b.app")
 
+#: The option defaults are the option objects' own defaults (one definition each).
+_POLICY = PolicyOptions()
+_RUN = EnforcerOptions()
+
 OPTS = [
-    cfg.StrOpt("db", default="sqlite:///op25b.db",
+    cfg.StrOpt("db", default=DEFAULT_DB_URL,
                help="SQLAlchemy URL of the subscriber database "
                     "(sqlite:///path or postgresql+psycopg://user@host/db)."),
-    cfg.IntOpt("table-id", default=0, min=0, max=254,
+    cfg.IntOpt("table-id", default=_POLICY.table_id, min=0, max=MAX_TABLE_ID,
                help="OpenFlow table op25b installs its entries in."),
-    cfg.IntOpt("priority-base", default=30000, min=1, max=62535,
+    cfg.IntOpt("priority-base", default=_POLICY.priority_base, min=1,
+               max=constants.MAX_PRIORITY_BASE,
                help="Lowest priority of op25b's bands (bands use base..base+3000)."),
-    cfg.StrOpt("pass-action", default="normal",
+    cfg.StrOpt("pass-action", default=str(_POLICY.pass_action),
                help="What passing traffic does: 'normal' (hybrid switch) or "
                     "'goto:N' (another app forwards in table N > table-id)."),
-    cfg.IntOpt("max-entries", default=0, min=0,
+    cfg.IntOpt("max-entries", default=_POLICY.max_entries, min=0,
                help="Refuse a policy with more (weighted) entries per switch "
                     "than this; the switch keeps its last good policy. 0 = no cap."),
-    cfg.IntOpt("ipv6-entry-weight", default=2, min=1,
+    cfg.IntOpt("ipv6-entry-weight", default=_POLICY.ipv6_entry_weight, min=1,
                help="How many entries an IPv6 entry counts as against max-entries."),
-    cfg.FloatOpt("poll-interval", default=1.0, min=0.05,
+    cfg.FloatOpt("poll-interval", default=_RUN.poll_interval, min=0.05,
                  help="Seconds between checks of the database's policy revision."),
-    cfg.FloatOpt("reconcile-interval", default=60.0, min=0.0,
+    cfg.FloatOpt("reconcile-interval", default=_RUN.reconcile_interval, min=0.0,
                  help="Seconds between read-backs of every switch's op25b entries "
                       "(drift repair). 0 disables periodic reconciliation."),
     cfg.StrOpt("controller-id", default="",
                help="Name this controller writes its status under in the database "
                     "(default: HOSTNAME:OFP_PORT, stable across restarts)."),
-    cfg.FloatOpt("status-interval", default=5.0, min=0.5,
+    cfg.FloatOpt("status-interval", default=_RUN.status_interval, min=0.5,
                  help="Seconds between status heartbeats written to the database "
                       "(switch state changes are written at once)."),
-    cfg.FloatOpt("stats-interval", default=10.0, min=0.0,
+    cfg.FloatOpt("stats-interval", default=_RUN.stats_interval, min=0.0,
                  help="Seconds between reads of the blocked-attempt counters "
                       "(flow statistics of the counted entries). 0 disables."),
-    cfg.IntOpt("counter-retention-days", default=62, min=1,
+    cfg.IntOpt("counter-retention-days", default=_RUN.counter_retention.days, min=1,
                help="Days of hourly blocked-attempt aggregates kept in the database."),
     cfg.StrOpt("metrics-listen", default="127.0.0.1:9325",
                help="HOST:PORT of the Prometheus /metrics endpoint; empty disables it."),
     cfg.IntOpt("metrics-subscriber-limit", default=100, min=0,
                help="At most this many accounts get their own metrics label; the rest "
                     "are summed under account=\"_other\" (bounded cardinality)."),
-    cfg.IntOpt("sample-rate", default=0, min=0,
+    cfg.IntOpt("sample-rate", default=_RUN.sample_rate, min=0,
                help="Blocked SYNs per second (per switch) sent to the controller through "
                     "an OpenFlow meter, to record their headers (addresses, port, time; "
                     "never payload). 0 disables sampling. Required by block-action=reject."),
-    cfg.StrOpt("block-action", default="drop", choices=["drop", "reject"],
+    cfg.StrOpt("block-action", default=_POLICY.block_action, choices=list(BLOCK_ACTIONS),
                help="drop: blocked SYNs are dropped (the client times out); reject: the "
                     "controller answers each sampled SYN with a TCP RST so mail clients "
                     "fail at once with 'connection refused'."),
-    cfg.IntOpt("sample-table", default=1, min=1, max=254,
+    cfg.IntOpt("sample-table", default=1, min=1, max=MAX_TABLE_ID,
                help="Table (> table-id, used by no other app) where monitor-mode copies of "
                     "port-25 SYNs are metered and sent to the controller; the mail itself "
                     "is forwarded before the copy is made. Needs pass-action=normal."),
-    cfg.IntOpt("punt-meter-id", default=25, min=1, max=0xFFFF0000,
+    cfg.IntOpt("punt-meter-id", default=25, min=1, max=MAX_METER_ID,
                help="OpenFlow meter id op25b uses to rate-limit SYNs sent to it."),
-    cfg.FloatOpt("barrier-timeout", default=30.0, min=1.0,
+    cfg.FloatOpt("barrier-timeout", default=_RUN.barrier_timeout, min=1.0,
                  help="Seconds to wait for a switch to confirm an update."),
 ]
 CONF.register_cli_opts(OPTS, group="op25b")
@@ -111,7 +117,6 @@ def options_from_conf() -> tuple[PolicyOptions, EnforcerOptions]:
     port = CONF.ofp_tcp_listen_port or 6653
     controller_id = c.controller_id or f"{socket.gethostname()}:{port}"
     enforcer = EnforcerOptions(
-        db_url=c.db,
         controller_id=controller_id,
         status_interval=c.status_interval,
         poll_interval=c.poll_interval,
@@ -136,7 +141,7 @@ class RyuRuntime:
     @staticmethod
     def run_blocking(func: Any, *args: Any) -> Any:
         """Run CPU- or IO-heavy work on a native thread, off the event loop."""
-        return tpool.execute(func, *args)
+        return run_on_native_thread(func, *args)
 
     @staticmethod
     def now() -> dt.datetime:
@@ -154,7 +159,11 @@ class Op25bApp(RyuApp):
         # Refuse contradictory options at start-up, not at the first switch.
         validate_options(policy_opts)
         self.metrics = Metrics(CONF.op25b.metrics_subscriber_limit)
-        self.enforcer = Enforcer(policy_opts, enforcer_opts, RyuRuntime(), metrics=self.metrics)
+        # The app builds the database source and hands it in: the enforcer
+        # never chooses where its data comes from (tests hand in a fake).
+        source = DatabaseSource(CONF.op25b.db)
+        self.enforcer = Enforcer(policy_opts, enforcer_opts, RyuRuntime(), source,
+                                 metrics=self.metrics)
 
     def _serve_metrics(self) -> None:
         listen = CONF.op25b.metrics_listen
@@ -220,4 +229,4 @@ class Op25bApp(RyuApp):
         self.enforcer.on_error(msg.datapath.id, msg.xid, msg.type, msg.code, bytes(msg.data or b""))
 
 
-__all__ = ["Op25bApp", "ofmsg"]
+__all__ = ["Op25bApp"]

@@ -15,14 +15,15 @@ from typing import Any
 import netaddr
 
 from op25b_app.core import constants
-from op25b_app.core.flowspec import (
+from op25b_app.core.actions import (
+    DROP_KIND,
+    GOTO_KIND,
+    NORMAL_KIND,
     PUNT_MAX_LEN,
-    PUNT_PREFIX,
-    SAMPLE_PREFIX,
-    FlowSpec,
-    FlowSpecError,
-    punt_meter,
+    SAMPLE_KIND,
+    Action,
 )
+from op25b_app.core.flowspec import ADDRESS_FIELDS, FlowSpec
 
 LOG = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ SEND_CHUNK_BYTES = 256 * 1024
 def _match_kwargs(spec: FlowSpec) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for field, value in spec.match:
-        if field in _ADDRESS_FIELDS:
+        if field in ADDRESS_FIELDS:
             net = netaddr.IPNetwork(str(value))
             full = 32 if net.version == 4 else 128
             kwargs[field] = (str(net.ip) if net.prefixlen == full
@@ -46,28 +47,28 @@ def _match_kwargs(spec: FlowSpec) -> dict[str, Any]:
     return kwargs
 
 
-def _instructions(datapath: Any, actions: str, cookie: int = 0) -> list[Any]:
+def _instructions(datapath: Any, actions: Action, cookie: int = 0) -> list[Any]:
+    """The OpenFlow instructions of an op25b action (see ``core.actions``)."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
-    if actions == "drop":
+    action = Action.parse(actions)
+    if action.kind == DROP_KIND:
         return []
-    if actions == "normal":
+    if action.kind == NORMAL_KIND:
         out = parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)
         return [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [out])]
-    if actions.startswith("goto:"):
-        return [parser.OFPInstructionGotoTable(int(actions.split(":", 1)[1]))]
-    if actions.startswith(SAMPLE_PREFIX):
+    if action.kind == GOTO_KIND:
+        return [parser.OFPInstructionGotoTable(action.target)]
+    if action.kind == SAMPLE_KIND:
         # The metadata carries the attachment id to the sample table, so the
         # copy that reaches the controller is still attributable.
         out = parser.OFPActionOutput(ofp.OFPP_NORMAL, 0)
         return [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [out]),
                 parser.OFPInstructionWriteMetadata(constants.attachment_of(cookie),
                                                    constants.COOKIE_ATTACHMENT_MAX),
-                parser.OFPInstructionGotoTable(int(actions[len(SAMPLE_PREFIX):]))]
-    if actions.startswith(PUNT_PREFIX):
-        out = parser.OFPActionOutput(ofp.OFPP_CONTROLLER, PUNT_MAX_LEN)
-        return [parser.OFPInstructionMeter(punt_meter(actions)),
-                parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [out])]
-    raise FlowSpecError(f"field 'actions' value {actions!r}: not an op25b action")
+                parser.OFPInstructionGotoTable(action.target)]
+    out = parser.OFPActionOutput(ofp.OFPP_CONTROLLER, PUNT_MAX_LEN)
+    return [parser.OFPInstructionMeter(action.target),
+            parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [out])]
 
 
 def flow_add(datapath: Any, spec: FlowSpec) -> Any:
@@ -153,62 +154,6 @@ def flow_stats_request(datapath: Any, counted_only: bool = False,
     )
 
 
-def _parse_actions(datapath: Any, instructions: list[Any]) -> str:
-    ofp = datapath.ofproto
-    if not instructions:
-        return "drop"
-    kinds = [inst.type for inst in instructions]
-    if kinds == [ofp.OFPIT_APPLY_ACTIONS, ofp.OFPIT_WRITE_METADATA, ofp.OFPIT_GOTO_TABLE]:
-        acts = list(instructions[0].actions)
-        if len(acts) == 1 and getattr(acts[0], "port", None) == ofp.OFPP_NORMAL:
-            return f"{SAMPLE_PREFIX}{instructions[2].table_id}"
-    if len(instructions) == 2 and instructions[0].type == ofp.OFPIT_METER \
-            and instructions[1].type == ofp.OFPIT_APPLY_ACTIONS:
-        acts = list(instructions[1].actions)
-        if len(acts) == 1 and getattr(acts[0], "port", None) == ofp.OFPP_CONTROLLER:
-            return f"{PUNT_PREFIX}{instructions[0].meter_id}"
-    if len(instructions) == 1:
-        inst = instructions[0]
-        if inst.type == ofp.OFPIT_GOTO_TABLE:
-            return f"goto:{inst.table_id}"
-        if inst.type == ofp.OFPIT_APPLY_ACTIONS:
-            acts = list(inst.actions)
-            if not acts:
-                return "drop"
-            if len(acts) == 1 and getattr(acts[0], "port", None) == ofp.OFPP_NORMAL:
-                return "normal"
-    # Anything else is not ours to have written: make it differ from every
-    # desired spec so the reconciler replaces it.
-    return "foreign"
-
-
-def _canonical_value(field: str, value: Any) -> Any:
-    if field in _ADDRESS_FIELDS:
-        if isinstance(value, tuple):
-            addr, mask = value
-            return str(netaddr.IPNetwork(f"{addr}/{mask}").cidr)
-        return str(netaddr.IPNetwork(str(value)).cidr)
-    return value
-
-
-def parse_flow_stats(datapath: Any, stats: Iterable[Any]) -> Iterator[tuple[FlowSpec | None, Any]]:
-    """Yield ``(FlowSpec or None, raw stat)`` for each entry read back.
-
-    None means the entry carries op25b's cookie but cannot be expressed as a
-    FlowSpec (added by hand with other fields): the caller deletes it.
-    """
-    for stat in stats:
-        try:
-            match = {f: _canonical_value(f, v) for f, v in stat.match.items()}
-            actions = _parse_actions(datapath, list(stat.instructions))
-            if actions == "foreign":
-                raise FlowSpecError(f"field 'actions' of cookie {stat.cookie:#x}: not op25b's")
-            yield FlowSpec.make(stat.table_id, stat.priority, match, actions, stat.cookie), stat
-        except (FlowSpecError, ValueError, netaddr.AddrFormatError) as exc:
-            LOG.info("entry with op25b cookie not in op25b's shape, will delete: %s", exc)
-            yield None, stat
-
-
 def reserve_xids(datapath: Any, count: int) -> int:
     """Take ``count`` consecutive xids from the datapath's counter; returns the first.
 
@@ -242,27 +187,6 @@ def build_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec],
     return list(_chunked(serialized()))
 
 
-def counter_rows(datapath: Any, stats: Iterable[Any]) -> list[tuple[str, int, bool, int, float]]:
-    """``(key, cookie, passed, packets, duration)`` of counted entries that saw packets.
-
-    Cheaper than ``parse_flow_stats`` (no FlowSpec validation): the counter
-    poll reads every counted entry each interval, and most have no packets.
-    ``passed`` is True when the entry forwards (monitor mode), False when it
-    drops or punts (enforced).
-    """
-    rows = []
-    for stat in stats:
-        packets = int(stat.packet_count)
-        if packets <= 0 or not constants.is_counted(stat.cookie):
-            continue
-        actions = _parse_actions(datapath, list(stat.instructions))
-        passed = actions == "normal" or actions.startswith(("goto:", SAMPLE_PREFIX))
-        key = f"{stat.cookie:x}/{stat.table_id}/{stat.priority}/{sorted(stat.match.items())}"
-        rows.append((key, stat.cookie, passed, packets,
-                     stat.duration_sec + stat.duration_nsec / 1e9))
-    return rows
-
-
 def serialize_chunks(datapath: Any, msgs: Iterable[Any]) -> Iterator[tuple[bytes, list[int]]]:
     """Serialize ready-made messages (assigning xids) into byte chunks (small batches)."""
 
@@ -293,32 +217,39 @@ def _chunked(messages: Iterable[tuple[bytes, int]]) -> Iterator[tuple[bytes, lis
         yield b"".join(buf), xids
 
 
-_ERROR_CODE_PREFIX = {
-    "OFPET_BAD_REQUEST": "OFPBRC_",
-    "OFPET_BAD_ACTION": "OFPBAC_",
-    "OFPET_BAD_INSTRUCTION": "OFPBIC_",
-    "OFPET_BAD_MATCH": "OFPBMC_",
-    "OFPET_FLOW_MOD_FAILED": "OFPFMFC_",
-    "OFPET_TABLE_FEATURES_FAILED": "OFPTFFC_",
-    "OFPET_METER_MOD_FAILED": "OFPMMFC_",
-}
+def barrier_request(datapath: Any) -> Any:
+    """A barrier: its reply confirms every message sent before it was processed."""
+    return datapath.ofproto_parser.OFPBarrierRequest(datapath)
 
 
-def error_name(ofp: Any, err_type: int, code: int) -> str:
-    """``OFPET_FLOW_MOD_FAILED/OFPFMFC_TABLE_FULL`` style name for an error."""
-    type_name = next(
-        (n for n in dir(ofp) if n.startswith("OFPET_") and getattr(ofp, n) == err_type),
-        f"type {err_type}",
-    )
-    prefix = _ERROR_CODE_PREFIX.get(type_name)
-    code_name = f"code {code}"
-    if prefix:
-        code_name = next(
-            (n for n in dir(ofp) if n.startswith(prefix) and getattr(ofp, n) == code), code_name
-        )
-    return f"{type_name}/{code_name}"
+def meter_config_request(datapath: Any) -> Any:
+    """Every meter's configuration (asking for one unknown meter is an error on OVS)."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPMeterConfigStatsRequest(datapath, 0, ofp.OFPM_ALL)
 
 
-def is_table_full(ofp: Any, err_type: int, code: int) -> bool:
-    """Table full is a capacity problem: report it, never retry in a loop."""
-    return err_type == ofp.OFPET_FLOW_MOD_FAILED and code == ofp.OFPFMFC_TABLE_FULL
+def punt_meter_bands(datapath: Any, rate: int) -> tuple[int, list[tuple[int, int, int]]]:
+    """``(flags, [(band type, rate, burst)])`` op25b wants for its punt meter.
+
+    In the form a meter-config reply is compared in: packets per second, a
+    burst as large as the rate, and everything above it dropped.
+    """
+    ofp = datapath.ofproto
+    return ofp.OFPMF_PKTPS | ofp.OFPMF_BURST, [(ofp.OFPMBT_DROP, rate, rate)]
+
+
+def meter_mod(datapath: Any, meter_id: int, rate: int, exists: bool) -> Any:
+    """Add (or modify, if it ``exists``) op25b's punt meter at ``rate`` packets/s."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    flags, _bands = punt_meter_bands(datapath, rate)
+    return parser.OFPMeterMod(datapath, command=ofp.OFPMC_MODIFY if exists else ofp.OFPMC_ADD,
+                              flags=flags, meter_id=meter_id,
+                              bands=[parser.OFPMeterBandDrop(rate=rate, burst_size=rate)])
+
+
+def packet_out(datapath: Any, port: int, data: bytes) -> Any:
+    """Send ``data`` out of ``port`` (a TCP RST answering a blocked SYN)."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPPacketOut(datapath, buffer_id=ofp.OFP_NO_BUFFER,
+                               in_port=ofp.OFPP_CONTROLLER,
+                               actions=[parser.OFPActionOutput(port, 0)], data=data)

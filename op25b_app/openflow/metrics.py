@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
-
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    make_wsgi_app,
+)
 
 LOG = logging.getLogger("op25b.metrics")
 OTHER = "_other"

@@ -13,9 +13,10 @@ from op25b_app.openflow import eventlet_compat
 eventlet_compat.apply()
 
 # Ryu's import graph is circular unless app_manager is imported first.
-from ryu.base import app_manager  # noqa: E402
+from eventlet import tpool  # noqa: E402
 from ryu import cfg  # noqa: E402
 from ryu import version as ryu_version  # noqa: E402
+from ryu.base import app_manager  # noqa: E402
 from ryu.controller import ofp_event  # noqa: E402
 from ryu.controller.handler import (  # noqa: E402
     CONFIG_DISPATCHER,
@@ -28,6 +29,9 @@ from ryu.ofproto import ofproto_v1_3  # noqa: E402
 
 RyuApp = app_manager.RyuApp
 CONF = cfg.CONF
+#: Run blocking work on a native thread, off the event loop (eventlet's tpool:
+#: the hub Ryu and os-ken run on).
+run_on_native_thread = tpool.execute
 
 __all__ = [
     "CONF",
@@ -40,6 +44,7 @@ __all__ = [
     "ofp_event",
     "ofproto_v1_3",
     "run_manager",
+    "run_on_native_thread",
     "ryu_version",
     "set_ev_cls",
 ]

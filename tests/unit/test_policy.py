@@ -12,7 +12,7 @@ import pytest
 from op25b_app.core import constants
 from op25b_app.core.constants import Band
 from op25b_app.core.flowspec import FlowSpec
-from op25b_app.core.compile import attachment_specificity, compile_policy, describe_entry_count, weighted_entry_count
+from op25b_app.core.compile import attachment_specificity, compile_policy, weighted_entry_count
 from op25b_app.core.errors import PolicyConflict, PolicyError, PolicyOptionError, PolicyTooLarge
 from op25b_app.core.snapshot import ROLE_CORE, AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
 from op25b_app.core.options import PolicyOptions
@@ -513,7 +513,6 @@ def test_weighted_count_counts_ipv6_double() -> None:
     # miss, uplink, mta4, drop4, att4 = 5 ; mta6, drop6, att6 = 3 x 2
     assert weighted_entry_count(specs, PolicyOptions()) == 11
     assert weighted_entry_count(specs, PolicyOptions(ipv6_entry_weight=1)) == 8
-    assert describe_entry_count is weighted_entry_count
 
 
 def test_cap_is_inclusive_and_refusal_names_dpid_count_cap() -> None:

@@ -1,0 +1,45 @@
+"""What the controller knows about one connected switch between events."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from typing import Any
+
+from op25b_app.core.flowspec import FlowSpec
+from op25b_app.openflow.channel import Channel
+
+
+@dataclasses.dataclass
+class SwitchSession:
+    """One connection's state: what is installed, what was applied, what failed.
+
+    ``installed`` is None when unknown (the switch is read back before the
+    next update); ``busy``/``dirty`` serialise and coalesce updates of this
+    switch; ``failed_target`` remembers a (revision, policy hash) the switch
+    refused so the same update is not retried in a loop.
+    """
+
+    dpid: int
+    channel: Channel
+    connected_at: dt.datetime
+    connected_mono: float = dataclasses.field(default_factory=time.monotonic)
+    installed: frozenset[FlowSpec] | None = None
+    applied_revision: int | None = None
+    next_change: dt.datetime | None = None
+    last_error: str | None = None
+    failed_target: tuple[int, int] | None = None
+    busy: bool = False
+    dirty: bool = False
+    read_back: bool = True
+    counter_marks: dict[str, tuple[int, float]] | None = None
+    meter_ok: bool = False
+
+    @property
+    def datapath(self) -> Any:
+        return self.channel.datapath
+
+    @property
+    def label(self) -> str:
+        return self.channel.label

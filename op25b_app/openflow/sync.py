@@ -1,0 +1,176 @@
+"""Bring one switch to the compiled policy: compile, read back, diff, send, confirm.
+
+The steps of the life of an update, each in its own layer: ``compile_policy``
+(core) says what the switch should hold, the switch's entries are read back
+(``readback``), ``plan_update`` (core) diffs the two, and the plan is sent in
+the order that never opens a gap: adds and in-place modifies, a barrier, then
+strict cookie-masked deletes and a barrier (see ``core.reconcile``).
+
+A switch that refuses part of an update keeps every old entry (no delete is
+sent), is marked out of sync with the exact entry named, and the same update
+is not retried until the policy changes or the switch reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from op25b_app.core.compile import compile_policy
+from op25b_app.core.errors import PolicyError
+from op25b_app.core.flowspec import FlowSpec
+from op25b_app.core.options import PolicyOptions
+from op25b_app.core.reconcile import UpdatePlan, plan_update
+from op25b_app.core.snapshot import PolicySnapshot
+from op25b_app.openflow import messages, readback
+from op25b_app.openflow.channel import UpdateFailed
+from op25b_app.openflow.runtime import Runtime
+from op25b_app.openflow.session import SwitchSession
+
+LOG = logging.getLogger("op25b.sync")
+
+
+class SwitchSync:
+    """Applies a snapshot to one switch session (one update at a time per switch)."""
+
+    def __init__(self, runtime: Runtime, policy_options: PolicyOptions, sample_rate: int,
+                 metrics: Any = None) -> None:
+        self.runtime = runtime
+        self.policy_options = policy_options
+        self.sample_rate = sample_rate
+        self.metrics = metrics
+
+    def apply_snapshot(self, session: SwitchSession, snap: PolicySnapshot,
+                       noticed_at: float) -> None:
+        """Compile ``snap`` for the switch and make the switch hold exactly that.
+
+        ``noticed_at`` (monotonic) is when the controller saw the revision; the
+        change-to-enforced latency is measured from it.
+        """
+        started = time.monotonic()
+        try:
+            desired, next_change = self.runtime.run_blocking(
+                compile_policy, snap, session.dpid, self.runtime.now(), self.policy_options)
+        except PolicyError as exc:
+            session.last_error = f"revision {snap.revision}: {exc}"
+            LOG.error("switch %s: policy revision %s refused, keeping the last good one: %s",
+                      session.label, snap.revision, exc)
+            return
+        session.next_change = next_change
+        target = (snap.revision, hash(desired))
+        if session.failed_target == target:
+            # The switch refused exactly this set (e.g. table full): retrying
+            # would fail the same way. A new revision or a reconnect retries.
+            return
+        if self.policy_options.punt_meter and not session.meter_ok:
+            self.ensure_meter(session)
+        current = self._current(session)
+        plan: UpdatePlan = self.runtime.run_blocking(plan_update, current, desired)
+        if plan.empty:
+            self._confirmed(session, snap.revision, desired)
+            level = logging.INFO if session.applied_revision is None else logging.DEBUG
+            LOG.log(level, "switch %s: in sync at revision %s, %d entries, nothing sent",
+                    session.label, snap.revision, len(desired))
+            return
+        self.apply_plan(session, plan)
+        if session.channel.errors:
+            self._refused(session, snap.revision, target)
+            return
+        self._confirmed(session, snap.revision, desired)
+        done = time.monotonic()
+        if self.metrics is not None:
+            self.metrics.change_latency.observe(done - max(noticed_at, started))
+        LOG.info("switch %s: policy revision %s installed, %d entries (%s) in %.0f ms "
+                 "(%.0f ms after connect)", session.label, snap.revision, len(desired),
+                 plan.summary(), (done - started) * 1000, (done - session.connected_mono) * 1000)
+
+    def _current(self, session: SwitchSession) -> frozenset[FlowSpec]:
+        """What the switch holds: read back when unknown or due, else what was installed."""
+        if session.read_back or session.installed is None:
+            current = self.read_entries(session)
+            session.read_back = False
+            return current
+        return session.installed
+
+    def _confirmed(self, session: SwitchSession, revision: int,
+                   desired: frozenset[FlowSpec]) -> None:
+        session.installed = desired
+        session.applied_revision = revision
+        session.failed_target = None
+        session.last_error = None
+        if self.metrics is not None:
+            self.metrics.entries.labels(session.label).set(len(desired))
+            self.metrics.revision_applied.labels(session.label).set(revision)
+
+    def _refused(self, session: SwitchSession, revision: int, target: tuple[int, int]) -> None:
+        channel = session.channel
+        session.installed = None  # unknown now: read back before the next update
+        session.failed_target = target
+        session.last_error = "; ".join(channel.errors[:3])
+        if channel.table_full:
+            LOG.error("switch %s: table full; revision %s NOT fully installed "
+                      "(entries already added stay; old entries were kept)",
+                      session.label, revision)
+
+    def read_entries(self, session: SwitchSession) -> frozenset[FlowSpec]:
+        """op25b's entries as the switch reports them; entries we cannot parse are deleted."""
+        channel = session.channel
+        dp = channel.datapath
+        body = channel.read_flows(counted_only=False)
+        parsed = self.runtime.run_blocking(_parse_all, dp, body)
+        specs = frozenset(spec for spec, _stat in parsed if spec is not None)
+        junk = [messages.raw_delete_strict(dp, stat.table_id, stat.priority, stat.match)
+                for spec, stat in parsed if spec is None]
+        if junk:
+            channel.send_raw(junk)
+        return specs
+
+    def apply_plan(self, session: SwitchSession, plan: UpdatePlan) -> None:
+        """Adds, barrier, deletes, barrier: the order that never opens a gap."""
+        channel = session.channel
+        channel.reset_errors()
+        if plan.adds or plan.modifies:
+            if plan.adds:
+                channel.send_specs("add", plan.adds)
+            if plan.modifies:
+                channel.send_specs("modify", plan.modifies, keep_xids=bool(plan.adds))
+            channel.barrier()
+            if channel.errors:
+                # Keep every old entry: deleting them now could open a gap
+                # where an add was refused.
+                return
+        if plan.deletes:
+            channel.send_specs("delete", plan.deletes)
+            channel.barrier()
+
+    def ensure_meter(self, session: SwitchSession) -> None:
+        """Make the punt meter exist with op25b's rate (read back, then add or modify).
+
+        Meters are reconciled like entries: the switch's configuration is read
+        and only a missing or different meter is (re)written, before any entry
+        that uses it is added.
+        """
+        channel = session.channel
+        dp = channel.datapath
+        meter_id = self.policy_options.punt_meter
+        rate = max(1, self.sample_rate)
+        want = messages.punt_meter_bands(dp, rate)
+        have = None
+        for cfg in channel.request(messages.meter_config_request(dp), "meter read"):
+            if cfg.meter_id == meter_id:
+                have = (cfg.flags, [(b.type, b.rate, b.burst_size) for b in cfg.bands])
+        if have == want:
+            session.meter_ok = True
+            return
+        channel.reset_errors()
+        channel.send_msg(messages.meter_mod(dp, meter_id, rate, exists=have is not None))
+        channel.barrier()
+        if channel.errors:
+            raise UpdateFailed("; ".join(channel.errors))
+        session.meter_ok = True
+        LOG.info("switch %s: punt meter %d set to %d packets/s", session.label, meter_id, rate)
+
+
+def _parse_all(dp: Any, body: list[Any]) -> list[tuple[FlowSpec | None, Any]]:
+    return list(readback.parse_flow_stats(dp, body))
