@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from mininet.node import Host, OVSSwitch
+from mininet.node import Host, OVSSwitch, RemoteController
 from mininet.topo import Topo
 
 #: Module-level names must not collide with the names ``mn --custom`` runs this
@@ -105,6 +105,20 @@ class IspTopo(Topo):
         for host in LAB_HOSTS:
             node = self.addHost(host.name, cls=IspHost, ip=host.ipv4, ipv6=host.ipv6)
             self.addLink(node, host.switch, port2=host.port)
+
+
+class LabController(RemoteController):
+    """A remote controller attached without Mininet's listening check.
+
+    ``RemoteController.checkListening`` pipes ``telnet`` at the controller port
+    and decodes the reply as UTF-8; the controller's binary OpenFlow HELLO
+    makes that raise ``UnicodeDecodeError`` whenever its random xid is not
+    valid UTF-8, so a lab built with it fails at random. Callers wait for the
+    switches' ``is_connected`` instead.
+    """
+
+    def checkListening(self) -> None:  # noqa: N802 - Mininet's name
+        return None
 
 
 #: The switch class for Python users: userspace datapath, OpenFlow 1.3 only.

@@ -28,7 +28,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from op25b_app.db.models import MAX_DPID, MAX_PORT, MAX_VLAN, MIN_PORT, MIN_VLAN
+from op25b_app.core.limits import MAX_DPID, MAX_PORT, MAX_VLAN, MIN_PORT, MIN_VLAN
 
 # Ranges are *documented* here (so clients and the contract test's generator
 # know them) but enforced by the service, whose errors name field and value

@@ -257,29 +257,12 @@ def _load_attachments(
         network = None if prefix is None else parse_prefix(row_id, prefix)
         key = (dpid, port, vlan, prefix)
         if key in seen:
-            raise SnapshotError(
-                "attachments",
-                row_id,
-                "match_key",
-                f"{dpid}:{port}:{'*' if vlan is None else vlan}:{prefix or '*'}",
-                f"same match as attachment {seen[key]}",
-            )
+            raise _same_match(row_id, key, seen[key])
         seen[key] = row_id
         facts = subscriber_cache.get(subscriber_id)
         if facts is None:
-            if type_id not in types:
-                raise SnapshotError(
-                    "subscribers", subscriber_id, "type_id", type_id, "no such type"
-                )
-            type_name, type_blocked = types[type_id]
-            facts = (
-                account,
-                type_name,
-                type_blocked,
-                _check_bool("subscribers", subscriber_id, "exempt", exempt),
-                _check_time("subscribers", subscriber_id, "exempt_until", exempt_until),
-            )
-            subscriber_cache[subscriber_id] = facts
+            facts = subscriber_cache[subscriber_id] = _subscriber_facts(
+                subscriber_id, account, type_id, exempt, exempt_until, types)
         by_dpid.setdefault(dpid, []).append(
             AttachmentRule(
                 attachment_id=row_id,
@@ -295,6 +278,26 @@ def _load_attachments(
             )
         )
     return {dpid: tuple(rules) for dpid, rules in by_dpid.items()}
+
+
+def _same_match(row_id: int, key: tuple[int, int, int | None, str | None],
+                other: int) -> SnapshotError:
+    dpid, port, vlan, prefix = key
+    return SnapshotError("attachments", row_id, "match_key",
+                         f"{dpid}:{port}:{'*' if vlan is None else vlan}:{prefix or '*'}",
+                         f"same match as attachment {other}")
+
+
+def _subscriber_facts(subscriber_id: int, account: str, type_id: int, exempt: Any,
+                      exempt_until: Any, types: dict[int, tuple[str, bool]],
+                      ) -> tuple[str, str, bool, bool, dt.datetime | None]:
+    """(account, type name, type blocks, exempt, exempt until), checked once per subscriber."""
+    if type_id not in types:
+        raise SnapshotError("subscribers", subscriber_id, "type_id", type_id, "no such type")
+    type_name, type_blocked = types[type_id]
+    return (account, type_name, type_blocked,
+            _check_bool("subscribers", subscriber_id, "exempt", exempt),
+            _check_time("subscribers", subscriber_id, "exempt_until", exempt_until))
 
 
 def _load_mtas(conn: Connection) -> tuple[MtaRule, ...]:

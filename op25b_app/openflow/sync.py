@@ -68,8 +68,10 @@ class SwitchSync:
         current = self._current(session)
         plan: UpdatePlan = self.runtime.run_blocking(plan_update, current, desired)
         if plan.empty:
-            self._confirmed(session, snap.revision, desired)
+            # The first confirmation of a connection is worth an INFO line
+            # (a warm restart found the switch already right); later ones are noise.
             level = logging.INFO if session.applied_revision is None else logging.DEBUG
+            self._confirmed(session, snap.revision, desired)
             LOG.log(level, "switch %s: in sync at revision %s, %d entries, nothing sent",
                     session.label, snap.revision, len(desired))
             return

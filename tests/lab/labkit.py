@@ -30,13 +30,18 @@ from pathlib import Path
 
 from mininet.log import setLogLevel
 from mininet.net import Mininet
-from mininet.node import RemoteController
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from topologies.isp import HOSTS_BY_NAME, LAB_PREFIX, IspTopo, UserspaceOVS  # noqa: E402
+from topologies.isp import (  # noqa: E402
+    HOSTS_BY_NAME,
+    LAB_PREFIX,
+    IspTopo,
+    LabController,
+    UserspaceOVS,
+)
 
 LOG = logging.getLogger("op25b.lab")
 VENV_BIN = Path(sys.executable).parent
@@ -197,7 +202,7 @@ class Lab:
             autoSetMacs=True,
             build=False,
         )
-        self.net.addController(RemoteController("c0", ip="127.0.0.1", port=self.controller_port))
+        self.net.addController(LabController("c0", ip="127.0.0.1", port=self.controller_port))
         self.net.build()
         self.net.start()
         if wait_connected:

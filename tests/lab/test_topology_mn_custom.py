@@ -48,3 +48,18 @@ def _mininet_object(name: str) -> object:
         if hasattr(module, name):
             return getattr(module, name)
     return object()
+
+
+def test_nothing_attaches_a_controller_with_mininets_telnet_check():
+    """Mininet's RemoteController.checkListening decodes the binary OpenFlow HELLO
+    as UTF-8 and fails at random; every lab must use LabController instead."""
+    repo = Path(isp.__file__).resolve().parents[1]
+    users = []
+    for path in [*repo.glob("tests/**/*.py"), *repo.glob("scripts/*.py"),
+                 *repo.glob("topologies/*.py")]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if ("RemoteController(" in line or "Controller(" in line.replace("LabController(", "")) \
+                    and "class " not in line and "LabController" not in line:
+                users.append(f"{path.relative_to(repo)}:{number}: {line.strip()}")
+    assert not users, users
+    assert isp.LabController.checkListening(object()) is None  # type: ignore[arg-type]

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from op25b_app.db.engine import write_session
+from op25b_app.core.limits import MAX_DPID
 from op25b_app.db.models import (
-    MAX_DPID,
     Subscriber,
     Switch,
     canonical_prefix,

@@ -1,0 +1,126 @@
+"""Column types and storage forms every table shares (see the package docstring)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import netaddr
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase
+
+from op25b_app.core.limits import MAX_DPID
+
+_SIGN_BIT = 2**63
+_WRAP = 2**64
+
+#: Constraint naming convention, so Alembic migrations can name what they drop.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def dpid_to_db(dpid: int) -> int:
+    """Map an unsigned 64-bit dpid onto the signed BIGINT that stores it."""
+    if not 0 <= dpid <= MAX_DPID:
+        raise ValueError(f"dpid {dpid} is outside 0..2**64-1")
+    return dpid - _WRAP if dpid >= _SIGN_BIT else dpid
+
+
+def dpid_from_db(stored: int) -> int:
+    """Inverse of ``dpid_to_db``: the unsigned dpid for a stored BIGINT."""
+    return stored + _WRAP if stored < 0 else stored
+
+
+def canonical_prefix(text: str) -> str:
+    """The storage form of a prefix: network address, no host bits.
+
+    Raises ``netaddr.AddrFormatError`` (a ``ValueError``) for garbage.
+    """
+    return str(netaddr.IPNetwork(text).cidr)
+
+
+def make_match_key(dpid: int, port: int, vlan: int | None, prefix: str | None) -> str:
+    """The uniqueness key of an attachment's OpenFlow match.
+
+    ``prefix`` must already be canonical; ``*`` stands for "any".
+    """
+    vlan_part = "*" if vlan is None else str(vlan)
+    prefix_part = "*" if prefix is None else prefix
+    return f"{dpid}:{port}:{vlan_part}:{prefix_part}"
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timezone-aware datetime stored in UTC, on every backend.
+
+    Naive datetimes are rejected on write because their meaning (local time?
+    UTC?) is ambiguous and an exemption expiring nine hours early is a real
+    outage. SQLite has no timezone type, so values are stored as UTC text and
+    re-tagged with UTC when read.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} rejected: give a UTC offset")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: sa.Dialect
+    ) -> dt.datetime | None:
+        return as_utc(value)
+
+
+def as_utc(value: Any) -> dt.datetime | None:
+    """Interpret a stored time (datetime or SQLite text) as aware UTC.
+
+    Raises ``ValueError`` for text that is not an ISO 8601 time.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if not isinstance(value, dt.datetime):
+        raise ValueError(f"not a time: {value!r}")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+class Dpid(sa.types.TypeDecorator[int]):
+    """An unsigned 64-bit dpid in a signed BIGINT (see module docstring)."""
+
+    impl = sa.BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect: sa.Dialect) -> int | None:
+        return None if value is None else dpid_to_db(int(value))
+
+    def process_result_value(self, value: int | None, dialect: sa.Dialect) -> int | None:
+        return None if value is None else dpid_from_db(int(value))
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention shared with the migrations."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
