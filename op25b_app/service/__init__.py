@@ -9,13 +9,8 @@ named beside it.
 from op25b_app.core import limits
 from op25b_app.core.constants import MODES
 from op25b_app.core.snapshot import ROLE_CORE, ROLE_EDGE, ROLES
-from op25b_app.service.audit import AuditEntryView
-from op25b_app.service.bulk_import import (
-    ImportProblem,
-    ImportRejected,
-    ImportResult,
-    SubscriberRecord,
-)
+from op25b_app.service.attachments import AttachmentSpec
+from op25b_app.service.audit_read import AuditEntryView
 from op25b_app.service.csv_records import COLUMNS as CSV_COLUMNS
 from op25b_app.service.csv_records import read_file, read_records, write_records
 from op25b_app.service.database import (
@@ -35,6 +30,13 @@ from op25b_app.service.errors import (
     StoredDataError,
     ValidationError,
 )
+from op25b_app.service.import_records import (
+    ImportProblem,
+    ImportProgress,
+    ImportRejected,
+    ImportResult,
+    SubscriberRecord,
+)
 from op25b_app.service.inputs import (
     parse_attach_point,
     parse_dpid,
@@ -46,23 +48,23 @@ from op25b_app.service.inputs import (
     parse_vlan,
     parse_zone,
 )
-from op25b_app.service.policy_service import (
-    UNCHANGED,
-    AttachmentSpec,
+from op25b_app.service.policy_service import PolicyService
+from op25b_app.service.queries import PolicyPreview
+from op25b_app.service.subscribers import UNCHANGED
+from op25b_app.service.views import (
     AttachmentView,
     ConnectionTypeView,
     MtaView,
-    PolicyService,
     SubscriberView,
     SwitchView,
     to_jsonable,
 )
-from op25b_app.service.queries import PolicyPreview
 
 __all__ = [
     "CSV_COLUMNS", "DEFAULT_DB_URL", "MODES", "ROLES", "ROLE_CORE", "ROLE_EDGE", "UNCHANGED",
     "AttachmentSpec", "AttachmentView", "AuditEntryView", "Conflict", "ConnectionTypeView",
-    "DatabaseUnavailable", "ImportProblem", "ImportRejected", "ImportResult", "MtaView",
+    "DatabaseUnavailable", "ImportProblem", "ImportProgress", "ImportRejected", "ImportResult",
+    "MtaView",
     "NotFound", "PolicyPreview", "PolicyService", "SchemaNotCurrent", "ServiceError",
     "StoredDataError", "SubscriberRecord", "SubscriberView", "SwitchView", "ValidationError",
     "check_schema", "limits", "open_database", "parse_attach_point", "parse_dpid", "parse_port",

@@ -2,8 +2,8 @@
 
 Only the file format lives here (header, quoting, encoding, line numbers);
 what a field may contain is decided by the service layer
-(``op25b_app.service.bulk_import``), so a CSV import and a REST import can never
-accept different things.
+(``op25b_app.service.bulk_import`` and the ``import_*`` modules behind it), so a
+CSV import and a REST import can never accept different things.
 
 Format: UTF-8 (a byte-order mark, as Excel writes it, is accepted), comma
 separated, RFC 4180 quoting, a header line naming every column of
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from op25b_app.service.bulk_import import RECORD_FIELDS, ImportProblem, SubscriberRecord
+from op25b_app.service.import_records import RECORD_FIELDS, ImportProblem, SubscriberRecord
 
 log = logging.getLogger(__name__)
 

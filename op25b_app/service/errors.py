@@ -20,8 +20,12 @@ class ServiceError(Exception):
     """Base of every error the service raises on purpose (bad input, not bugs)."""
 
 
-class ValidationError(ServiceError, ValueError):
-    """One input field is malformed or refers to nothing."""
+class _FieldError(ServiceError):
+    """An error about one input field: which field, the value given, and why.
+
+    One shape for ``ValidationError`` and ``Conflict``, so every interface can
+    echo the field and value the same way whichever of the two it caught.
+    """
 
     def __init__(self, field: str, value: object, reason: str) -> None:
         self.field = field
@@ -31,6 +35,10 @@ class ValidationError(ServiceError, ValueError):
 
     def __str__(self) -> str:
         return f"field '{self.field}' value '{self.value}': {self.reason}"
+
+
+class ValidationError(_FieldError, ValueError):
+    """One input field is malformed or refers to nothing."""
 
 
 class NotFound(ServiceError, LookupError):
@@ -46,17 +54,8 @@ class NotFound(ServiceError, LookupError):
         return f"{self.kind} with {self.field} '{self.value}' not found"
 
 
-class Conflict(ServiceError):
+class Conflict(_FieldError):
     """Well-formed input that clashes with what is already stored."""
-
-    def __init__(self, field: str, value: object, reason: str) -> None:
-        self.field = field
-        self.value = value
-        self.reason = reason
-        super().__init__(field, value, reason)
-
-    def __str__(self) -> str:
-        return f"field '{self.field}' value '{self.value}': {self.reason}"
 
 
 class StoredDataError(ServiceError):

@@ -18,13 +18,20 @@ from op25b_app.core.limits import MAX_DPID, MAX_PORT, MAX_VLAN, MIN_PORT, MIN_VL
 from op25b_app.core.prefixes import IPV4_MAPPED, plain_prefix
 from op25b_app.service.errors import ValidationError
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
-_TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: Switch and MTA names: identifiers an operator types and every log line prints.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
+#: Connection type names: lower-case keys an operator types on the command line.
+TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+#: ASCII control characters: never part of a name, and PostgreSQL refuses NUL.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def parse_int(field: str, value: int | str, low: int, high: int, what: str) -> int:
+    """An integer ``low..high`` given as a number or as decimal or 0x-hex text.
 
-def _parse_int(field: str, value: int | str, low: int, high: int, what: str) -> int:
+    ``bool`` is refused although it is an ``int``: ``true`` for a port is a
+    mistake in a JSON body, not port 1.
+    """
     if isinstance(value, bool):
         raise ValidationError(field, value, f"not {what}")
     if isinstance(value, int):
@@ -42,19 +49,19 @@ def _parse_int(field: str, value: int | str, low: int, high: int, what: str) -> 
 
 def parse_dpid(value: int | str, field: str = "dpid") -> int:
     """A datapath id: decimal or 0x-hex, 0..2**64-1."""
-    return _parse_int(field, value, 0, MAX_DPID, "a datapath id (decimal or 0x-hex)")
+    return parse_int(field, value, 0, MAX_DPID, "a datapath id (decimal or 0x-hex)")
 
 
 def parse_port(value: int | str, field: str = "port") -> int:
     """An OpenFlow port number, 1..OFPP_MAX (0xffffff00)."""
-    return _parse_int(field, value, MIN_PORT, MAX_PORT, "a port number")
+    return parse_int(field, value, MIN_PORT, MAX_PORT, "a port number")
 
 
 def parse_vlan(value: int | str | None, field: str = "vlan") -> int | None:
     """A VLAN id 0..4095, or None for untagged-or-any."""
     if value is None or (isinstance(value, str) and value.strip() in ("", "*")):
         return None
-    return _parse_int(field, value, MIN_VLAN, MAX_VLAN, "a VLAN id")
+    return parse_int(field, value, MIN_VLAN, MAX_VLAN, "a VLAN id")
 
 
 def parse_prefix(value: str, field: str = "prefix") -> netaddr.IPNetwork:
@@ -193,26 +200,37 @@ def parse_zone(value: str, field: str = "tz") -> dt.tzinfo:
         ) from None
 
 
-def _check_text(field: str, value: str, max_len: int, pattern: re.Pattern[str] | None) -> str:
+def check_no_control(field: str, value: str) -> str:
+    """Refuse control characters: they hide in logs and PostgreSQL refuses NUL."""
+    if CONTROL_RE.search(value):
+        raise ValidationError(field, value, "contains control characters")
+    return value
+
+
+def check_text(field: str, value: str, max_len: int, pattern: re.Pattern[str] | None) -> str:
+    """A required one-line name or key: not blank, no surrounding whitespace,
+    at most ``max_len`` characters, no control characters, matching ``pattern``.
+
+    Surrounding whitespace is refused rather than stripped: an account
+    stored as "A1 " would never match the "A1" an operator later types.
+    """
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(field, value, "must not be empty")
     if value != value.strip():
         raise ValidationError(field, value, "must not start or end with whitespace")
     if len(value) > max_len:
         raise ValidationError(field, value, f"longer than {max_len} characters")
-    if _CONTROL_RE.search(value):
-        raise ValidationError(field, value, "contains control characters")
+    check_no_control(field, value)
     if pattern is not None and not pattern.match(value):
         raise ValidationError(field, value, f"must match {pattern.pattern}")
     return value
 
 
-def _check_free_text(field: str, value: str | None, max_len: int) -> str:
+def check_free_text(field: str, value: str | None, max_len: int) -> str:
+    """Optional free text (a description, a display name); None means empty."""
     text = "" if value is None else value
     if not isinstance(text, str):
         raise ValidationError(field, value, "must be text")
     if len(text) > max_len:
         raise ValidationError(field, value, f"longer than {max_len} characters")
-    if _CONTROL_RE.search(text):
-        raise ValidationError(field, value, "contains control characters")
-    return text
+    return check_no_control(field, text)

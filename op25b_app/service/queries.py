@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
-
-from sqlalchemy.engine import Engine
 
 from op25b_app.core.compile import compile_policy
 from op25b_app.core.errors import PolicyError
@@ -24,6 +21,7 @@ from op25b_app.db.snapshot_loader import SnapshotError, load_snapshot
 from op25b_app.db.status import read_status, serving_controller_options
 from op25b_app.service.errors import StoredDataError, ValidationError
 from op25b_app.service.inputs import parse_dpid, parse_span, parse_time
+from op25b_app.service.transactions import ServiceBase
 
 #: The default look-back of ``report affected`` (the notice list before enforcement).
 AFFECTED_DEFAULT_SPAN = dt.timedelta(days=30)
@@ -53,16 +51,18 @@ class PolicyPreview:
                 "options_from": self.options_from, "entries": self.entry_dicts()}
 
 
-class QueryOps:
-    """Mixed into ``PolicyService``: its engine, clock and zone answer the questions."""
+class QueryOps(ServiceBase):
+    """Mixed into ``PolicyService``: its engine, clock and zone answer the questions.
 
-    _engine: Engine
-    _clock: Callable[[], dt.datetime]
-    _tz: dt.tzinfo | None
+    The ``db`` functions behind these open their own connections, so each
+    call runs under ``_database_errors()``: an outage is ``DatabaseUnavailable``
+    here as it is for every other service call.
+    """
 
     def status(self) -> dict[str, Any]:
         """Policy revision, controllers and switches as the controllers reported them."""
-        return read_status(self._engine)
+        with self._database_errors():
+            return read_status(self._engine)
 
     def policy_preview(self, dpid: int | str,
                        at: dt.datetime | str | None = None) -> PolicyPreview:
@@ -73,7 +73,8 @@ class QueryOps:
         """
         value = parse_dpid(dpid)
         now = self._clock() if at is None else parse_time(at, "at", self._tz)
-        served = serving_controller_options(self._engine, value)
+        with self._database_errors():
+            served = serving_controller_options(self._engine, value)
         options, options_from = DEFAULT_OPTIONS, None
         if served is not None:
             try:
@@ -82,7 +83,8 @@ class QueryOps:
             except (PolicyError, TypeError):
                 options = DEFAULT_OPTIONS
         try:
-            snapshot = load_snapshot(self._engine, dpids=[value])
+            with self._database_errors():
+                snapshot = load_snapshot(self._engine, dpids=[value])
             specs, next_change = compile_policy(snapshot, value, now, options)
         except SnapshotError as error:
             raise StoredDataError(error.field, error.value,
@@ -98,7 +100,8 @@ class QueryOps:
         now = self._clock()
         start = now - AFFECTED_DEFAULT_SPAN if since is None else \
             parse_time(since, "since", self._tz)
-        return counters.affected(self._engine, start)
+        with self._database_errors():
+            return counters.affected(self._engine, start)
 
     def report_suspects(self, window: str | dt.timedelta = "1h",
                         threshold: int = 100) -> list[dict[str, Any]]:
@@ -106,4 +109,5 @@ class QueryOps:
         span = window if isinstance(window, dt.timedelta) else parse_span(window, "window")
         if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
             raise ValidationError("threshold", threshold, "must be 0 or more")
-        return counters.suspects(self._engine, span, threshold, self._clock())
+        with self._database_errors():
+            return counters.suspects(self._engine, span, threshold, self._clock())

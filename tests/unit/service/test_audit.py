@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from op25b_app.service.audit import DIRECT_SQL, AuditEntryView, describe_change
+from op25b_app.service.audit_read import DIRECT_SQL, AuditEntryView, describe_change
 from op25b_app.cli.main import main
 from op25b_app.service.csv_records import COLUMNS
 from op25b_app.db import migrate

@@ -21,8 +21,7 @@ from op25b_app.cli.main import main
 from op25b_app.service.csv_records import COLUMNS, read_records
 from op25b_app.db.engine import make_engine
 from op25b_app.db.models import POLICY_TABLES
-from op25b_app.service import PolicyService
-from op25b_app.service.bulk_import import ImportRejected, SubscriberRecord
+from op25b_app.service import ImportRejected, PolicyService, SubscriberRecord
 
 HEADER = ",".join(COLUMNS)
 

@@ -1,0 +1,118 @@
+"""Where a subscriber's traffic enters: attachment specs, checked before any row is written.
+
+A caller says where to attach (switch, port, optional VLAN, prefixes) in an
+``AttachmentSpec``; ``plan_attachments`` checks every spec against the
+stored switches, attachments and MTAs with the shared ``rules`` and returns
+rows ready to insert, so a subscriber is attached everywhere or nowhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import netaddr
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from op25b_app.db.models import Attachment, Subscriber, Switch, make_match_key
+from op25b_app.service.errors import ValidationError
+from op25b_app.service.inputs import parse_dpid, parse_port, parse_prefix, parse_vlan
+from op25b_app.service.rules import (
+    MtaIndex,
+    attachment_taken,
+    check_subscriber_port,
+    unknown_switch,
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AttachmentSpec:
+    """Where to attach a subscriber, as given by the caller (not yet validated).
+
+    One attachment row is created per prefix; no prefixes means one row
+    matching any source on that port/VLAN.
+    """
+
+    dpid: int | str
+    port: int | str
+    vlan: int | str | None = None
+    prefixes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlannedAttachment:
+    """A validated attachment row about to be inserted."""
+
+    switch: Switch
+    port: int
+    vlan: int | None
+    prefix: netaddr.IPNetwork | None
+    match_key: str
+
+    def row(self) -> Attachment:
+        """The ORM row to add to the subscriber's attachments."""
+        return Attachment(
+            switch=self.switch,
+            port=self.port,
+            vlan=self.vlan,
+            prefix=None if self.prefix is None else str(self.prefix),
+            match_key=self.match_key,
+        )
+
+
+def plan_attachments(
+    session: Session, specs: Sequence[AttachmentSpec]
+) -> list[PlannedAttachment]:
+    """Validate attachment specs against the stored switches, attachments and MTAs."""
+    planned: list[PlannedAttachment] = []
+    seen: set[str] = set()
+    switches: dict[int, Switch] = {}
+    mtas: MtaIndex | None = None  # loaded at the first prefix: most specs have none
+    for spec in specs:
+        dpid = parse_dpid(spec.dpid)
+        port = parse_port(spec.port)
+        vlan = parse_vlan(spec.vlan)
+        switch = switches.get(dpid) or _registered_switch(session, dpid, spec)
+        switches[dpid] = switch
+        check_subscriber_port(
+            switch.name, switch.role, {u.port for u in switch.uplinks}, spec.dpid, spec.port, port
+        )
+        prefixes: list[netaddr.IPNetwork | None] = [parse_prefix(p) for p in spec.prefixes]
+        for network in prefixes or [None]:
+            prefix_text = None if network is None else str(network)
+            key = make_match_key(dpid, port, vlan, prefix_text)
+            if key in seen:
+                raise ValidationError(
+                    "prefix" if network is not None else "attach", key, "listed twice"
+                )
+            seen.add(key)
+            _refuse_taken(session, key)
+            if network is not None:
+                if mtas is None:
+                    mtas = MtaIndex.load(session)
+                mtas.check("prefix", prefix_text, network)
+            planned.append(PlannedAttachment(switch, port, vlan, network, key))
+    return planned
+
+
+def _registered_switch(session: Session, dpid: int, spec: AttachmentSpec) -> Switch:
+    """The switch ``spec`` names (uplinks loaded); an unknown dpid is the caller's error."""
+    switch = session.scalar(
+        sa.select(Switch).options(selectinload(Switch.uplinks)).where(Switch.dpid == dpid)
+    )
+    if switch is None:
+        raise unknown_switch("dpid", spec.dpid)
+    return switch
+
+
+def _refuse_taken(session: Session, key: str) -> None:
+    """One match, one account: two accounts with an identical attachment would share
+    one flow entry, and its opt-out and counters could not tell them apart."""
+    owner = session.scalar(
+        sa.select(Subscriber.account)
+        .join(Attachment, Attachment.subscriber_id == Subscriber.id)
+        .where(Attachment.match_key == key)
+    )
+    if owner is not None:
+        raise attachment_taken("attach", key, owner)
