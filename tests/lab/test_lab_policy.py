@@ -77,7 +77,7 @@ def test_switch_entries_equal_policy_show(example_lab):
     shown = json.loads(scenario.op25b(example_lab.db_url, "policy", "show", "--dpid",
                                       str(EDGE_DPID), "--json").stdout)
     expected = {ofctl_parse.comparable(e["table"], e["priority"], e["match"], e["actions"],
-                                       e["cookie"]) for e in shown}
+                                       e["cookie"]) for e in shown["entries"]}
     ours = {(f.cookie, f.table, f.priority, f.match, f.actions) for f in _edge_flows()
             if constants.is_op25b_cookie(f.cookie)}
     assert ours == expected

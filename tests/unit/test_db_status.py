@@ -1,14 +1,11 @@
-"""Status rows the controller writes back, read by ``op25b status``."""
+"""Status rows the controller writes back (``op25b status`` output: tests/unit/cli)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
 
 import sqlalchemy as sa
 
-from op25b_app.cli import main as cli
 from op25b_app.db import status
 from op25b_app.db.snapshot_loader import read_revision
 from op25b_app.service import PolicyService
@@ -38,15 +35,3 @@ def test_status_writes_are_upserts_and_do_not_advance_the_policy_revision(
     assert rows["ctl-a"]["connected"] and rows["ctl-a"]["entries"] == 12
     assert rows["ctl-a"]["name"] == "edge1" and rows["ctl-a"]["in_sync"]
     assert rows["ctl-b"]["last_error"] == "boom" and not rows["ctl-b"]["in_sync"]
-
-
-def test_bad_revision_is_reported(db_engine: sa.Engine) -> None:
-    status.write_controller(db_engine, "ctl", 1, T0, T0, 5, (7, "mtas row 2: bad prefix"))
-    out = io.StringIO()
-    url = db_engine.url.render_as_string(hide_password=False)
-    assert cli.main(["--db", url, "status", "--json"], stdout=out) == 0
-    data = json.loads(out.getvalue())
-    assert data["controllers"][0]["bad_revision"] == 7
-    out = io.StringIO()
-    assert cli.main(["--db", url, "status"], stdout=out) == 0
-    assert "REJECTED revision 7: mtas row 2: bad prefix" in out.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import io
 import json
 import subprocess
@@ -15,10 +16,11 @@ import sqlalchemy as sa
 from op25b_app import __version__
 from op25b_app.cli.main import build_parser, main
 from op25b_app.db import migrate
+from op25b_app.db import status as db_status
 from op25b_app.db.engine import make_engine
 from op25b_app.db.models import POLICY_TABLES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 EXAMPLE_ADD = [
     "subscriber",
     "add",
@@ -307,15 +309,46 @@ def test_policy_show(db: str) -> None:
     status, out, err = run(
         "--db", db, "policy", "show", "--dpid", "0x1", "--at", "2026-06-01T00:00Z"
     )
-    assert (status, err) == (0, "")
+    assert status == 0
+    # stdout is only the entries (diffable against ovs-ofctl); whose options, on stderr.
+    revision = counts(db)["revision"]
+    assert err == (f"op25b: policy for dpid 0x1 at revision {revision} rendered with op25b's "
+                   "default options (no controller has reported options for this switch)\n")
     lines = out.splitlines()
     assert lines and all(line.startswith("cookie=0x") for line in lines)
     assert any("nw_dst=192.0.2.25" in line for line in lines)
     assert any("nw_src=10.1.0.5" in line and "drop" in line for line in lines)
-    status, out, _ = run("--db", db, "policy", "show", "--dpid", "1", "--json")
-    flows = json.loads(out)
-    assert isinstance(flows, list) and len(flows) == len(lines)
-    assert set(flows[0]) >= {"table", "priority", "match", "actions", "cookie"}
+    status, out, err = run("--db", db, "policy", "show", "--dpid", "1", "--json")
+    assert (status, err) == (0, "")
+    shown = json.loads(out)
+    assert set(shown) == {"dpid", "dpid_hex", "revision", "at", "next_change", "options_from",
+                          "entries"}
+    assert (shown["dpid"], shown["dpid_hex"], shown["revision"]) == (1, f"{1:016x}", revision)
+    assert shown["options_from"] is None
+    assert [e["text"] for e in shown["entries"]] == lines
+    assert set(shown["entries"][0]) >= {"table", "priority", "match", "actions", "cookie"}
+
+
+def test_policy_show_names_the_controller_whose_options_it_used(db: str) -> None:
+    assert run("--db", db, *EXAMPLE_ADD)[0] == 0
+    engine = make_engine(db)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        db_status.write_controller(engine, "ctl-a:6653", 4242, now, now, None, None,
+                                   policy_options={"table_id": 5})
+        db_status.write_switches(engine, "ctl-a:6653",
+                                 [db_status.SwitchRow(1, True, now, None, 0, None)], now)
+    finally:
+        engine.dispose()
+    code, out, err = run("--db", db, "policy", "show", "--dpid", "1")
+    assert code == 0
+    assert err.endswith(" rendered with the options of controller ctl-a:6653\n")
+    assert err.count("\n") == 1
+    assert out and all(", table=5," in line for line in out.splitlines())
+    code, out, _ = run("--db", db, "policy", "show", "--dpid", "1", "--json")
+    shown = json.loads(out)
+    assert shown["options_from"] == "ctl-a:6653"
+    assert {e["table"] for e in shown["entries"]} == {5}
 
 
 def test_policy_show_reports_bad_stored_row(db: str) -> None:

@@ -12,8 +12,14 @@ import pytest
 import sqlalchemy as sa
 
 from op25b_app.cli.main import main
+from op25b_app.service import (
+    PolicyService,
+    ValidationError,
+    parse_since,
+    parse_time,
+    parse_zone,
+)
 from op25b_app.service.csv_records import COLUMNS
-from op25b_app.service import PolicyService, ValidationError, parse_since, parse_time, parse_zone
 
 TOKYO = zoneinfo.ZoneInfo("Asia/Tokyo")
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")

@@ -1,0 +1,58 @@
+"""``op25b switch``: register the OpenFlow switches op25b programs."""
+
+from __future__ import annotations
+
+import argparse
+
+from op25b_app.cli.output import Output
+from op25b_app.cli.parser import CommandTree
+from op25b_app.service import ROLE_EDGE, ROLES, PolicyService, SwitchView
+
+
+def register(tree: CommandTree) -> None:
+    """Add ``switch add|list|remove``."""
+    sw = tree.group("switch", "register the OpenFlow switches op25b programs", "op25b switch list")
+    cmd = tree.command(
+        sw,
+        "add",
+        _add,
+        "register a switch",
+        "op25b switch add --dpid 0x1 --name edge1 --uplink 1 --uplink 2",
+    )
+    cmd.add_argument("--dpid", required=True, help="datapath id, decimal or 0x-hex")
+    cmd.add_argument("--name", required=True)
+    cmd.add_argument(
+        "--uplink",
+        action="append",
+        default=[],
+        metavar="PORT",
+        help="core-facing port, never blocked (repeatable)",
+    )
+    cmd.add_argument(
+        "--role",
+        choices=ROLES,
+        default=ROLE_EDGE,
+        help="edge: subscribers attach here; core: pass everything",
+    )
+    tree.command(sw, "list", _list, "list switches", "op25b switch list --json")
+    cmd = tree.command(
+        sw,
+        "remove",
+        _remove,
+        "forget a switch (no attachments may remain)",
+        "op25b switch remove 0x1",
+    )
+    cmd.add_argument("dpid", help="datapath id, decimal or 0x-hex")
+
+
+def _add(service: PolicyService, args: argparse.Namespace) -> SwitchView:
+    return service.add_switch(args.dpid, args.name, args.uplink, args.role)
+
+
+def _list(service: PolicyService, _args: argparse.Namespace) -> list[SwitchView]:
+    return service.list_switches()
+
+
+def _remove(service: PolicyService, args: argparse.Namespace) -> Output:
+    view = service.remove_switch(args.dpid)
+    return Output(f"removed switch {view.name} (dpid {view.dpid:#x})", view)
