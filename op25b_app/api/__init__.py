@@ -15,8 +15,17 @@ Modules, one job each:
 * ``schemas``  - the pydantic request/response models (the OpenAPI document
   is generated from them);
 * ``errors``   - service and request errors to 400/404/409/... bodies;
-* ``app``      - ``create_app``: the routes;
-* ``openapi``  - the generated document (committed as ``docs/openapi.json``);
-* ``server``   - start-up checks and uvicorn;
-* ``command``  - the ``op25b api`` subcommand.
+* ``routes``   - the operations, one router per resource, and what they share
+  (paging, the per-request ``PolicyService``, OpenAPI responses and links);
+* ``document`` - the OpenAPI document as served (FastAPI's, adjusted);
+* ``app``      - ``create_app``: routers, error handlers and middleware together;
+* ``openapi``  - the committed document (``docs/openapi.json``) and its regeneration;
+* ``server``   - start-up checks and uvicorn.
+
+The ``op25b api`` subcommand (argument parsing) is the CLI's
+(``op25b_app.cli.api_command``); it calls ``config`` and ``server``.
+
+Like every interface, the API imports only ``op25b_app.service`` (its public
+face), never the database or the compiler: the service validates, audits,
+compiles and translates their errors.
 """

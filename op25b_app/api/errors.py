@@ -6,9 +6,15 @@
   422 is replaced so that every bad input is one status, whichever layer
   noticed it.
 * ``NotFound`` -> 404, ``Conflict`` -> 409.
-* ``PolicyError`` (stored data the compiler refuses, e.g. two accounts on the
-  same match written by raw SQL) -> 409: the request is fine, the data conflicts.
-* Database unreachable -> 503, so a client can tell "retry later" from "bug".
+* ``StoredDataError`` (stored data the compiler refuses, e.g. two accounts on
+  the same match written by raw SQL) -> 409: the request is fine, the data
+  conflicts.
+* ``DatabaseUnavailable`` -> 503, so a client can tell "retry later" from
+  "bug". SQLAlchemy's ``OperationalError``/``InterfaceError`` are mapped the
+  same way as a fallback, for any path where the service lets one through.
+
+Only the service's public errors are imported, never ``op25b_app.db`` or the
+compiler: the service translates what they raise.
 
 Anything else is a bug: it is logged with its traceback and answered 500
 without details.
@@ -27,9 +33,13 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from op25b_app.api.schemas import ErrorBody
-from op25b_app.db.snapshot_loader import SnapshotError
-from op25b_app.core.errors import PolicyError
-from op25b_app.service.policy_service import Conflict, NotFound, ValidationError
+from op25b_app.service import (
+    Conflict,
+    DatabaseUnavailable,
+    NotFound,
+    StoredDataError,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +150,11 @@ async def _on_conflict(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(409, str(exc), exc.field, exc.value)
 
 
-async def _on_policy_error(_request: Request, exc: Exception) -> JSONResponse:
-    return error_response(409, f"the stored policy cannot be compiled: {exc}", "dpid", None)
-
-
-async def _on_snapshot_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, SnapshotError)
-    log.error("malformed stored data: %s", exc)
-    return error_response(409, f"malformed stored data: {exc}", exc.field, exc.value)
+async def _on_stored_data(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StoredDataError)
+    # Logged: someone has to fix the row, and the client cannot.
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(409, str(exc), exc.field, exc.value)
 
 
 async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
@@ -159,7 +166,11 @@ async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
-    first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    # Only the driver's reason is logged, not DatabaseUnavailable's URL (which
+    # may carry a password); SQLAlchemy's errors hold the driver's as ``orig``.
+    text = str(exc.reason if isinstance(exc, DatabaseUnavailable)
+               else getattr(exc, "orig", None) or exc)
+    first_line = (text.strip().splitlines() or ["(no message)"])[0]
     log.error("%s %s: database error: %s", request.method, request.url.path, first_line)
     return error_response(503, "database unavailable; retry later")
 
@@ -175,9 +186,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ValidationError, _on_validation)
     app.add_exception_handler(NotFound, _on_not_found)
     app.add_exception_handler(Conflict, _on_conflict)
-    app.add_exception_handler(PolicyError, _on_policy_error)
-    app.add_exception_handler(SnapshotError, _on_snapshot_error)
+    app.add_exception_handler(StoredDataError, _on_stored_data)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(DatabaseUnavailable, _on_database_down)
     app.add_exception_handler(OperationalError, _on_database_down)
     app.add_exception_handler(InterfaceError, _on_database_down)
     app.add_exception_handler(Exception, _on_bug)

@@ -28,15 +28,15 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from op25b_app.core.limits import MAX_DPID, MAX_PORT, MAX_VLAN, MIN_PORT, MIN_VLAN
+from op25b_app.service import limits
 
 # Ranges are *documented* here (so clients and the contract test's generator
 # know them) but enforced by the service, whose errors name field and value
 # exactly as the CLI's do. No "maximum" for dpids: FastAPI's OpenAPI model
 # holds bounds as floats and 2**64-1 is not one; the description states it.
 _DPID_RANGE = {"minimum": 0}
-_PORT_RANGE = {"minimum": MIN_PORT, "maximum": MAX_PORT}
-_VLAN_RANGE = {"minimum": MIN_VLAN, "maximum": MAX_VLAN}
+_PORT_RANGE = {"minimum": limits.MIN_PORT, "maximum": limits.MAX_PORT}
+_VLAN_RANGE = {"minimum": limits.MIN_VLAN, "maximum": limits.MAX_VLAN}
 
 #: No NUL characters in any text: PostgreSQL cannot store or even compare
 #: such strings, and no op25b name, account or prefix may contain one.
@@ -52,7 +52,7 @@ def _dpid_json_type(value: object) -> int | str:
     return value
 
 
-_DPID_DESCRIPTION = f"Datapath id 0..{MAX_DPID}: a number, or a decimal or 0x-hex string."
+_DPID_DESCRIPTION = f"Datapath id 0..{limits.MAX_DPID}: a number, or a decimal or 0x-hex string."
 
 #: A datapath id as JSON: a number, or a decimal / 0x-hex string (checked by the service).
 DpidIn = Annotated[
@@ -306,6 +306,12 @@ class Policy(_Response):
     at: dt.datetime
     next_change: dt.datetime | None = Field(
         description="When the policy changes by itself (an opt-out expiring); null: never."
+    )
+    options_from: str | None = Field(
+        description="The controller (controller_id, as in /status) whose options - table, "
+        "priorities, pass action - the entries are rendered with: the one serving the "
+        "switch. null: no controller has reported the switch with its options, so op25b's "
+        "defaults are used."
     )
     entries: list[FlowEntry]
 

@@ -26,7 +26,13 @@ from types import FrameType
 
 from sqlalchemy.engine import Engine
 
-from op25b_app.api.config import DEFAULT_LISTEN, ApiConfig, ConfigError, ListenAddress, parse_listen
+from op25b_app.api.config import (
+    DEFAULT_LISTEN,
+    ApiConfig,
+    ConfigError,
+    ListenAddress,
+    parse_listen,
+)
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from op25b_app.api.openapi import render
+from op25b_app.core.compile import compile_policy
+from op25b_app.core.options import PolicyOptions
 from op25b_app.db.engine import make_engine
 from op25b_app.db.snapshot_loader import load_snapshot
 from op25b_app.db.status import SwitchRow, read_status, write_controller, write_switches
-from op25b_app.core.compile import compile_policy
 from op25b_app.service import PolicyService, to_jsonable
 from tests.api.conftest import (
     READ_TOKEN,
@@ -362,6 +364,8 @@ def test_policy_is_the_compiled_policy(api: ApiProcess, client: httpx.Client) ->
         engine.dispose()
     specs, next_change = compile_policy(snapshot, dpid, at)
     assert body["revision"] == snapshot.revision
+    # No controller has reported this switch: op25b's default options.
+    assert body["options_from"] is None
     assert dt.datetime.fromisoformat(body["at"]) == at
     assert dt.datetime.fromisoformat(body["next_change"]) == next_change == until
     expected = {(s.table, s.priority, json.dumps(dict(s.match), sort_keys=True), s.actions,
@@ -403,6 +407,52 @@ def test_status_is_what_op25b_status_reads(api: ApiProcess, client: httpx.Client
                 assert got[key] == value, key
 
 
+def test_policy_uses_the_options_of_the_serving_controller(api: ApiProcess,
+                                                          client: httpx.Client) -> None:
+    # After the status test: this adds a controller that test lists exactly.
+    dpid = new_dpid()
+    add_switch(client, dpid, uplinks=[1])
+    add_subscriber(client, dpid, 4, prefixes=["198.18.1.0/24"])
+    options = PolicyOptions(priority_base=20000)
+    controller = unique("ctl-opts")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    at = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.UTC)
+    engine = make_engine(api.db_url)
+    try:
+        write_controller(engine, controller, 4343, now, now, None, None,
+                         policy_options=options.to_dict())
+        write_switches(engine, controller, [SwitchRow(dpid, True, now, None, 0, None)], now)
+        specs, _ = compile_policy(load_snapshot(engine, dpids=[dpid]), dpid, at, options)
+    finally:
+        engine.dispose()
+
+    response = client.get(f"/switches/{dpid}/policy", params={"at": at.isoformat()})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["options_from"] == controller
+    assert {(e["priority"], e["text"]) for e in body["entries"]} == \
+        {(s.priority, str(s)) for s in specs}
+    assert max(e["priority"] for e in body["entries"]) < 30000
+
+
+def test_stored_data_the_compiler_refuses_is_409(api: ApiProcess, client: httpx.Client) -> None:
+    dpid = new_dpid()
+    add_switch(client, dpid)
+    name = unique("raw-mta")
+    engine = make_engine(api.db_url)
+    try:
+        # A non-canonical prefix can only come from raw SQL; the loader refuses it.
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO mtas (name, prefix) VALUES (:n, '192.0.2.1/24')"),
+                         {"n": name})
+        assert_error(client.get(f"/switches/{dpid}/policy"), 409, "prefix", "192.0.2.1/24")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM mtas WHERE name = :n"), {"n": name})
+        engine.dispose()
+    assert client.get(f"/switches/{dpid}/policy").status_code == 200
+
+
 def test_responses_carry_every_field_of_the_service_views(api: ApiProcess,
                                                           client: httpx.Client) -> None:
     """A field added to a service view must be added to the API's models (and document)."""
@@ -420,11 +470,13 @@ def test_responses_carry_every_field_of_the_service_views(api: ApiProcess,
             "mta": next(v for v in service.list_mtas() if v.name == mta["name"]).to_dict(),
             "type": next(v for v in service.list_connection_types()
                          if v.name == "broadband").to_dict(),
+            "policy": to_jsonable(service.policy_preview(dpid).to_dict()),
         }
         status = to_jsonable(read_status(engine))
     finally:
         engine.dispose()
-    served = {"switch": switch, "subscriber": subscriber, "mta": mta, "type": ctype}
+    served = {"switch": switch, "subscriber": subscriber, "mta": mta, "type": ctype,
+              "policy": client.get(f"/switches/{dpid}/policy").json()}
     for kind, view in views.items():
         assert set(served[kind]) == set(view), kind
     assert set(subscriber["attachments"][0]) == set(views["subscriber"]["attachments"][0])

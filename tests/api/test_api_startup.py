@@ -14,8 +14,8 @@ from op25b_app.api.config import ConfigError, load_config, parse_listen
 from tests.api.conftest import (
     READ_TOKEN,
     WRITE_TOKEN,
-    fresh_database,
     free_port,
+    fresh_database,
     op25b_command,
     start_api,
     stop_api,
