@@ -21,7 +21,6 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from alembic.util import CommandError as AlembicError
 from sqlalchemy.exc import SQLAlchemyError
 
 from op25b_app.cli.commands import register_all
@@ -80,7 +79,7 @@ def main(
     except UsageError as error:
         err.write(f"{error}\n")
         return EXIT_BAD_INPUT
-    except (DatabaseUnavailable, StoredDataError) as error:
+    except (DatabaseUnavailable, StoredDataError, SchemaNotCurrent) as error:
         # Service errors, but not the input's fault: the operator fixes the
         # database (or a row written by raw SQL), not the command.
         err.write(f"op25b: error: {error}\n")
@@ -89,7 +88,7 @@ def main(
         for line in _error_lines(error):
             err.write(f"op25b: error: {line}\n")
         return EXIT_BAD_INPUT
-    except (SchemaNotCurrent, CommandFailed, AlembicError) as error:
+    except CommandFailed as error:
         err.write(f"op25b: error: {error}\n")
         return EXIT_FAILURE
     except SQLAlchemyError as error:

@@ -15,7 +15,6 @@ from op25b_app.service.csv_records import COLUMNS as CSV_COLUMNS
 from op25b_app.service.csv_records import read_file, read_records, write_records
 from op25b_app.service.database import (
     DEFAULT_DB_URL,
-    SchemaNotCurrent,
     check_schema,
     open_database,
     safe_url,
@@ -26,6 +25,7 @@ from op25b_app.service.errors import (
     Conflict,
     DatabaseUnavailable,
     NotFound,
+    SchemaNotCurrent,
     ServiceError,
     StoredDataError,
     ValidationError,

@@ -35,17 +35,12 @@ from op25b_app.service.import_plan import plan_import
 from op25b_app.service.import_records import (
     ImportProblem,
     ImportProgress,
-    ImportRejected,
     ImportResult,
     SubscriberRecord,
 )
 from op25b_app.service.transactions import ServiceBase
 
 log = logging.getLogger(__name__)
-
-# ``ImportRejected`` and ``ImportResult`` are still imported from this module
-# by the CLI; the interfaces' home for them is ``op25b_app.service``.
-__all__ = ["BulkImportOps", "ImportRejected", "ImportResult"]
 
 
 class BulkImportOps(ServiceBase):

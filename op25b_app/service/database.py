@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from op25b_app.db import migrate
 from op25b_app.db.engine import DEFAULT_DB_URL, make_engine, safe_url
-from op25b_app.db.migrate import SchemaNotCurrent
 from op25b_app.db.snapshot_loader import read_revision
-from op25b_app.service.errors import ValidationError
+from op25b_app.service.errors import SchemaNotCurrent, ValidationError
+from op25b_app.service.transactions import database_errors
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +45,29 @@ def open_database(url: str, field: str = "db") -> Engine:
 
 def check_schema(engine: Engine) -> None:
     """Raise ``SchemaNotCurrent`` unless the schema is the one this code needs."""
-    migrate.ensure_current(engine)
+    with database_errors(engine):
+        try:
+            migrate.ensure_current(engine)
+        except migrate.SchemaNotCurrent as error:
+            raise SchemaNotCurrent(str(error)) from None
 
 
 def upgrade_schema(engine: Engine) -> str | None:
     """Create or upgrade the schema (idempotent); returns the revision reached."""
-    return migrate.upgrade(engine)
+    with database_errors(engine):
+        try:
+            return migrate.upgrade(engine)
+        except CommandError as error:
+            raise SchemaNotCurrent(f"cannot upgrade the schema: {error}") from None
 
 
 def schema_status(engine: Engine) -> dict[str, Any]:
     """The schema revision (stored and this code's) and the policy revision."""
-    current = migrate.current_revision(engine)
-    policy_revision = None
-    if current is not None:
-        with engine.connect() as conn:
-            policy_revision = read_revision(conn)
+    with database_errors(engine):
+        current = migrate.current_revision(engine)
+        policy_revision = None
+        if current is not None:
+            with engine.connect() as conn:
+                policy_revision = read_revision(conn)
     return {"schema_revision": current, "schema_head": migrate.head_revision(),
             "policy_revision": policy_revision}

@@ -81,3 +81,7 @@ class DatabaseUnavailable(ServiceError):
 
     def __str__(self) -> str:
         return f"database {self.url}: {self.reason}"
+
+
+class SchemaNotCurrent(ServiceError):
+    """The database's schema is not the one this code needs (run ``op25b db upgrade``)."""

@@ -26,33 +26,14 @@ together, so adding an operation never means reading the others.
 
 from __future__ import annotations
 
-from op25b_app.service.attachments import AttachmentSpec
 from op25b_app.service.audit_read import AuditLogOps
 from op25b_app.service.bulk_import import BulkImportOps
 from op25b_app.service.connection_types import ConnectionTypeOps
 from op25b_app.service.enforcement import EnforcementOps
-from op25b_app.service.errors import Conflict, NotFound, ServiceError, ValidationError
-from op25b_app.service.inputs import parse_attach_point, parse_dpid, parse_time, parse_zone
 from op25b_app.service.mtas import MtaOps
 from op25b_app.service.queries import QueryOps
 from op25b_app.service.subscribers import SubscriberOps
 from op25b_app.service.switches import SwitchOps
-from op25b_app.service.views import (
-    ConnectionTypeView,
-    MtaView,
-    SubscriberView,
-    SwitchView,
-    to_jsonable,
-)
-
-# Every name but ``PolicyService`` is here only because today's CLI and API
-# import it from this module; their home is ``op25b_app.service``. Drop them
-# once ``op25b_app/cli`` and ``op25b_app/api`` import from there.
-__all__ = [
-    "AttachmentSpec", "Conflict", "ConnectionTypeView", "MtaView", "NotFound", "PolicyService",
-    "ServiceError", "SubscriberView", "SwitchView", "ValidationError", "parse_attach_point",
-    "parse_dpid", "parse_time", "parse_zone", "to_jsonable",
-]
 
 
 class PolicyService(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from op25b_app.openflow.metrics import Metrics
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana-op25b.json"
+DASHBOARD = Path(__file__).resolve().parents[3] / "docs" / "grafana-op25b.json"
 
 
 def test_dashboard_queries_exported_metric_names():

@@ -22,7 +22,7 @@ from op25b_app.core.compile import compile_policy, weighted_entry_count
 from op25b_app.core.errors import PolicyConflict
 from op25b_app.core.snapshot import ROLE_CORE, ROLE_EDGE, AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
 from op25b_app.core.options import PolicyOptions
-from tests.unit.flowtable_model import FlowTable, Packet
+from tests.unit.core.flowtable_model import FlowTable, Packet
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 DPID = 0xA

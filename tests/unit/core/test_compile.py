@@ -16,7 +16,7 @@ from op25b_app.core.compile import attachment_specificity, compile_policy, weigh
 from op25b_app.core.errors import PolicyConflict, PolicyError, PolicyOptionError, PolicyTooLarge
 from op25b_app.core.snapshot import ROLE_CORE, AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
 from op25b_app.core.options import PolicyOptions
-from tests.unit.flowtable_model import AmbiguousMatch, FlowTable, Packet
+from tests.unit.core.flowtable_model import AmbiguousMatch, FlowTable, Packet
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 EDGE = 0xE1

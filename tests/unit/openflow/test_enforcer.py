@@ -384,3 +384,30 @@ def test_counter_poll_attributes_new_packets_to_the_subscriber():
     dp.age = 1
     dp.packets[bb_key] = 4
     assert [d.packets for d in enforcer2.poll_counters(enforcer2.sessions[DPID])] == [4]
+
+
+class StatusSource(FakeSource):
+    """A source that also takes the controller's status writes."""
+
+    def __init__(self, snap: PolicySnapshot) -> None:
+        super().__init__(snap)
+        self.writes: list[tuple] = []
+
+    def write_status(self, *args) -> None:
+        self.writes.append(args)
+
+
+def test_status_carries_the_options_the_controller_renders_with():
+    runtime = SyncRuntime()
+    source = StatusSource(snapshot())
+    options = PolicyOptions(table_id=2, priority_base=20000, pass_action="goto:5")
+    enforcer = Enforcer(options, EnforcerOptions(controller_id="ctl-a"), runtime, source)
+    dp = FakeDatapath()
+    dp.enforcer = enforcer
+    enforcer.refresh()
+    enforcer.switch_connected(DPID, dp)
+    controller_id, _started, _now, revision, bad, rows, stored = source.writes[-1]
+    assert controller_id == "ctl-a" and revision == 1 and bad is None
+    assert [(r.dpid, r.connected, r.entries) for r in rows] == [(DPID, True, len(dp.table))]
+    assert PolicyOptions.from_dict(stored) == options
+    assert stored["pass_action"] == "goto:5"
