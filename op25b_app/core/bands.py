@@ -14,7 +14,7 @@ from op25b_app.core.actions import Action, punt
 from op25b_app.core.constants import Band
 from op25b_app.core.errors import FlowSpecError, PolicyError
 from op25b_app.core.flowspec import FlowSpec
-from op25b_app.core.snapshot import MtaRule, SwitchInfo
+from op25b_app.core.snapshot import AttachmentRule, MtaRule, SwitchInfo
 
 _ETH_TYPE_FOR_VERSION = {4: constants.ETH_TYPE_IPV4, 6: constants.ETH_TYPE_IPV6}
 _DST_FIELD = {4: "ipv4_dst", 6: "ipv6_dst"}
@@ -80,3 +80,60 @@ def default_drop_entries(table: int, base: int, block_action: Action) -> list[Fl
                       block_action, cookie)
         for eth_type in (constants.ETH_TYPE_IPV4, constants.ETH_TYPE_IPV6)
     ]
+
+
+def guard_entries(table: int, base: int, block_action: Action) -> list[FlowSpec]:
+    """Crafted packets from customer ports that would carry TCP past the other bands.
+
+    * A TCP first fragment whose ports the switch could not read (``tp_dst=0``:
+      the RFC 1858 tiny fragment, or any first fragment on a switch whose
+      fragment handling is not ``nx-match``). A first fragment that holds the
+      whole TCP header has its ports and meets the subscriber's own entry
+      instead; later fragments carry no ports and are useless without it.
+    * An IPv6 packet whose extension-header chain the switch could not parse
+      to the end (Open vSwitch reports protocol 0): a first fragment that
+      hides its TCP header behind a truncated chain (RFC 7112).
+    * Frames that carry IP where the match cannot see it: stacked VLAN tags,
+      MPLS, PPPoE sessions (``constants.ENCAPSULATIONS``), unless an
+      attachment says its port carries them (``carried_entries``).
+
+    Uplinks pass at a higher priority, so only customer ports are guarded.
+    The entries are counted: their packets are blocked attempts too.
+    """
+    priority = base + constants.BAND_OFFSET[Band.GUARD]
+    cookie = constants.cookie_for(Band.GUARD, counted=True)
+    tcp = constants.IP_PROTO_TCP
+    matches: list[dict[str, int | str]] = [
+        {"eth_type": eth_type, "ip_proto": tcp, "ip_frag": "first", "tcp_dst": 0}
+        for eth_type in (constants.ETH_TYPE_IPV4, constants.ETH_TYPE_IPV6)
+    ]
+    matches.append({"eth_type": constants.ETH_TYPE_IPV6,
+                    "ip_proto": constants.IP_PROTO_UNPARSED})
+    matches.extend({"eth_type": eth_type}
+                   for kinds in constants.ENCAPSULATIONS.values() for eth_type in kinds)
+    return [FlowSpec.make(table, priority, match, block_action, cookie) for match in matches]
+
+
+def carried_entries(attachments: tuple[AttachmentRule, ...], table: int, base: int,
+                    pass_action: Action) -> list[FlowSpec]:
+    """Encapsulated frames pass on the ports (and VLANs) whose attachments carry them.
+
+    One entry per (port, VLAN, ethertype), however many attachments there
+    share it; it names the first attachment in its cookie. Just above the
+    guard, so it wins over the guard's drop for exactly these frames.
+    """
+    priority = base + constants.BAND_OFFSET[Band.GUARD] + 1
+    entries: dict[tuple[int, int | None, int], FlowSpec] = {}
+    for rule in attachments:
+        for kind in sorted(rule.carries):
+            for eth_type in constants.ENCAPSULATIONS.get(kind, ()):
+                key = (rule.port, rule.vlan, eth_type)
+                if key in entries:
+                    continue
+                match: dict[str, int | str] = {"in_port": rule.port, "eth_type": eth_type}
+                if rule.vlan is not None:
+                    match["vlan_vid"] = constants.OFPVID_PRESENT | rule.vlan
+                entries[key] = FlowSpec.make(
+                    table, priority, match, pass_action,
+                    constants.cookie_for(Band.GUARD, rule.attachment_id))
+    return list(entries.values())

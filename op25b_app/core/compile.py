@@ -89,7 +89,9 @@ from op25b_app.core.actions import (
 )
 from op25b_app.core.attachment_entries import attachment_entries, attachment_specificity
 from op25b_app.core.bands import (
+    carried_entries,
     default_drop_entries,
+    guard_entries,
     miss_entry,
     mta_entries,
     sample_entry,
@@ -152,6 +154,8 @@ def compile_policy(
     specs.extend(uplink_entries(switch, table, base, pass_action))
     specs.extend(mta_entries(snapshot.mtas, table, base, pass_action))
     specs.extend(default_drop_entries(table, base, block_action))
+    specs.extend(guard_entries(table, base, block_action))
+    specs.extend(carried_entries(attachments, table, base, pass_action))
     with gc_paused():  # a few hundred thousand tuples, no cycles
         specs.extend(attachment_entries(attachments, dpid, now, table, base, pass_action,
                                         block_action))

@@ -15,6 +15,36 @@ ETH_TYPE_IPV6 = 0x86DD
 #: IP protocol numbers.
 IP_PROTO_TCP = 6
 IP_PROTO_UDP = 17
+#: What Open vSwitch reports as the IPv6 protocol of a packet whose extension
+#: header chain it could not parse to the end (a truncated chain).
+IP_PROTO_UNPARSED = 0
+
+#: Encapsulations that carry IP where a switch's match cannot see it, by the
+#: ethertype the switch reports after the first (parsed) VLAN tag: stacked
+#: VLAN tags (802.1Q, 802.1ad and the old 0x9100), MPLS (unicast, multicast)
+#: and PPPoE session frames. From a customer port they are dropped unless an
+#: attachment says that port carries them (``carries``).
+ENCAPSULATIONS: dict[str, tuple[int, ...]] = {
+    "qinq": (0x8100, 0x88A8, 0x9100),
+    "mpls": (0x8847, 0x8848),
+    "pppoe": (0x8864,),
+}
+
+#: The ``ip_frag`` match (Nicira extension, OVS ``nw_frag``): name -> (value, mask).
+#: Bit 0: any fragment; bit 1: a fragment with a non-zero offset ("later").
+IP_FRAG_MATCHES: dict[str, tuple[int, int]] = {
+    "no": (0, 3),
+    "yes": (1, 1),
+    "first": (1, 3),
+    "later": (2, 2),
+    "not_later": (0, 2),
+}
+#: OFPT_SET_CONFIG fragment handling: OVS's "nx-match" mode (value 3) gives a
+#: first fragment its transport ports when it holds the whole TCP header, so a
+#: fragmented SYN meets the subscriber's own entry. Standard modes: 0 normal
+#: (fragments have no ports), 1 drop (every fragment), 2 reassemble.
+OFPC_FRAG_NX_MATCH = 3
+OFPC_FRAG_MASK = 3
 #: The port this product is about.
 SMTP_PORT = 25
 #: OpenFlow 1.3 OFPVID_PRESENT: a VLAN match must carry this bit.
@@ -67,12 +97,14 @@ class Band(enum.IntEnum):
     MTA = 3  #: TCP/25 to one of the ISP's relays passes
     UPLINK = 4  #: traffic entering from the core is never blocked
     SAMPLE = 5  #: the sample table's punt entry (monitor-mode copies to the controller)
+    GUARD = 6  #: crafted packets from customer ports: tiny fragments, hidden encapsulations
 
 
 #: Offset of each band from the priority base. MISS is always priority 0
 #: (an OpenFlow table-miss entry is by definition priority 0).
 BAND_OFFSET: dict[Band, int] = {
     Band.DEFAULT_DROP: 0,
+    Band.GUARD: 500,
     Band.ATTACHMENT: 1000,
     Band.MTA: 2000,
     Band.UPLINK: 3000,

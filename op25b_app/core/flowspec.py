@@ -51,6 +51,7 @@ FIELD_ORDER: tuple[str, ...] = (
     "eth_type",
     "vlan_vid",
     "ip_proto",
+    "ip_frag",
     "ipv4_src",
     "ipv4_dst",
     "ipv6_src",
@@ -98,7 +99,8 @@ _OVS_SHORTHAND: dict[tuple[int, int | None], str] = {
     (constants.ETH_TYPE_IPV6, constants.IP_PROTO_UDP): "udp6",
     (constants.ETH_TYPE_IPV6, 132): "sctp6",
 }
-_OVS_ETH_TYPE_ONLY: dict[int, str] = {0x0806: "arp", 0x8035: "rarp"}
+_OVS_ETH_TYPE_ONLY: dict[int, str] = {0x0806: "arp", 0x8035: "rarp", 0x8847: "mpls",
+                                       0x8848: "mplsm"}
 _OVS_ADDRESS_NAME: dict[str, str] = {
     "ipv4_src": "nw_src",
     "ipv4_dst": "nw_dst",
@@ -153,9 +155,19 @@ def _canonical_address(field: str, value: object) -> netaddr.IPNetwork:
     return network
 
 
-def _check_prerequisites(values: Mapping[str, int | netaddr.IPNetwork]) -> None:
+def _check_ip_frag(value: object) -> str:
+    """``ip_frag`` is one of the names of ``constants.IP_FRAG_MATCHES`` (OVS's nw_frag)."""
+    if not isinstance(value, str) or value not in constants.IP_FRAG_MATCHES:
+        raise FlowSpecError("ip_frag", value,
+                            f"must be one of {', '.join(constants.IP_FRAG_MATCHES)}")
+    return value
+
+
+def _check_prerequisites(values: Mapping[str, int | str | netaddr.IPNetwork]) -> None:
     """Refuse matches OpenFlow 1.3 would reject with OFPBMC_BAD_PREREQ."""
     eth_type = values.get("eth_type")
+    if "ip_frag" in values and eth_type not in _ETH_TYPE_FOR_VERSION.values():
+        raise FlowSpecError("ip_frag", values["ip_frag"], "needs eth_type 0x0800 or 0x86dd")
     if "ip_proto" in values and eth_type not in _ETH_TYPE_FOR_VERSION.values():
         raise FlowSpecError("ip_proto", values["ip_proto"], "needs eth_type 0x0800 or 0x86dd")
     for field, version in ADDRESS_FIELDS.items():
@@ -204,10 +216,12 @@ class FlowSpec:
         canonical_actions = check_actions(table, actions)
         if not isinstance(match, Mapping):
             raise FlowSpecError("match", match, "must be a mapping of field to value")
-        values: dict[str, int | netaddr.IPNetwork] = {}
+        values: dict[str, int | str | netaddr.IPNetwork] = {}
         for field, value in match.items():
             if field in ADDRESS_FIELDS:
                 values[field] = _canonical_address(field, value)
+            elif field == "ip_frag":
+                values[field] = _check_ip_frag(value)
             elif field in _INT_FIELD_RANGE:
                 values[field] = _check_int_field(field, value)
             else:
@@ -282,6 +296,8 @@ class FlowSpec:
                 parts.append(f"{name}={_ovs_address(str(fields[field]))}")
         if ip_proto is not None and not proto_shown_by_shorthand:
             parts.append(f"nw_proto={ip_proto}")
+        if "ip_frag" in fields:
+            parts.append(f"nw_frag={fields['ip_frag']}")
         if "tcp_dst" in fields:
             parts.append(f"tp_dst={fields['tcp_dst']}")
         match_text = ",".join(parts)

@@ -68,6 +68,9 @@ class AttachmentRule:
     type_blocked: bool
     exempt: bool = False
     exempt_until: dt.datetime | None = None  # timezone-aware UTC
+    #: Encapsulations this attachment's port (and VLAN) carries on purpose
+    #: (names of ``constants.ENCAPSULATIONS``): passed instead of guarded.
+    carries: frozenset[str] = frozenset()
 
     def exemption_active(self, now: dt.datetime) -> bool:
         """An opt-out counts until its expiry (exclusive); no expiry = forever."""

@@ -219,6 +219,10 @@ class Op25bApp(RyuApp):
         self.enforcer.on_packet_in(msg.datapath.id, msg.cookie, msg.match.get("in_port"),
                                    bytes(msg.data or b""), msg.match.get("metadata"))
 
+    @set_ev_cls(ofp_event.EventOFPGetConfigReply, MAIN_DISPATCHER)
+    def _config(self, ev: Any) -> None:
+        self.enforcer.on_flow_stats(ev.msg.datapath.id, ev.msg.xid, [ev.msg], False)
+
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier(self, ev: Any) -> None:
         self.enforcer.on_barrier(ev.msg.datapath.id, ev.msg.xid)

@@ -42,6 +42,9 @@ def _match_kwargs(spec: FlowSpec) -> dict[str, Any]:
             full = 32 if net.version == 4 else 128
             kwargs[field] = (str(net.ip) if net.prefixlen == full
                              else (str(net.ip), str(net.netmask)))
+        elif field == "ip_frag":
+            # A Nicira extension field (OVS's nw_frag), always masked.
+            kwargs[field] = constants.IP_FRAG_MATCHES[str(value)]
         else:
             kwargs[field] = value
     return kwargs
@@ -253,3 +256,13 @@ def packet_out(datapath: Any, port: int, data: bytes) -> Any:
     return parser.OFPPacketOut(datapath, buffer_id=ofp.OFP_NO_BUFFER,
                                in_port=ofp.OFPP_CONTROLLER,
                                actions=[parser.OFPActionOutput(port, 0)], data=data)
+
+
+def set_config(datapath: Any, flags: int, miss_send_len: int) -> Any:
+    """OFPT_SET_CONFIG: the switch's fragment handling (``flags``) and packet-in size."""
+    return datapath.ofproto_parser.OFPSetConfig(datapath, flags, miss_send_len)
+
+
+def get_config_request(datapath: Any) -> Any:
+    """OFPT_GET_CONFIG_REQUEST: read back what the switch really does with fragments."""
+    return datapath.ofproto_parser.OFPGetConfigRequest(datapath)

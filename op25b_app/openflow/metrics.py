@@ -56,6 +56,10 @@ class Metrics:
             "op25b_subscriber_blocked_packets",
             "TCP/25 packets dropped or counted per subscriber (bounded cardinality)",
             ["account", "mode"], registry=r)
+        self.fragment_mode = Gauge(
+            "op25b_switch_fragment_mode",
+            "1 for the fragment handling each switch reports (nx-match is wanted)",
+            ["dpid", "mode"], registry=r)
         self.openflow_errors = Counter(
             "op25b_openflow_errors", "OpenFlow error replies", ["dpid", "error"], registry=r)
 

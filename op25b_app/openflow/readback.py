@@ -51,7 +51,17 @@ def _parse_actions(datapath: Any, instructions: list[Any]) -> Action | None:
     return None
 
 
+#: (value, mask) of an ip_frag match -> its name (see constants.IP_FRAG_MATCHES).
+_IP_FRAG_NAMES = {pair: name for name, pair in constants.IP_FRAG_MATCHES.items()}
+
+
 def _canonical_value(field: str, value: Any) -> Any:
+    if field == "ip_frag":
+        pair = value if isinstance(value, tuple) else (value, 0xFF)
+        name = _IP_FRAG_NAMES.get((pair[0] & pair[1] & 3, pair[1] & 3))
+        if name is None:
+            raise FlowSpecError("ip_frag", value, "not a fragment match op25b writes")
+        return name
     if field in ADDRESS_FIELDS:
         if isinstance(value, tuple):
             addr, mask = value

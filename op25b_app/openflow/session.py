@@ -35,6 +35,8 @@ class SwitchSession:
     read_back: bool = True
     counter_marks: dict[str, tuple[int, float]] | None = None
     meter_ok: bool = False
+    #: The switch's fragment handling as read back ("nx-match" wanted); None = not read yet.
+    fragment_mode: str | None = None
 
     @property
     def datapath(self) -> Any:

@@ -17,6 +17,8 @@ import logging
 import time
 from typing import Any
 
+from op25b_app.core import constants
+from op25b_app.core.actions import PUNT_MAX_LEN
 from op25b_app.core.compile import compile_policy
 from op25b_app.core.errors import PolicyError
 from op25b_app.core.flowspec import FlowSpec
@@ -29,6 +31,9 @@ from op25b_app.openflow.runtime import Runtime
 from op25b_app.openflow.session import SwitchSession
 
 LOG = logging.getLogger("op25b.sync")
+
+#: OFPT_SET_CONFIG fragment handling values and the names operators know them by.
+FRAGMENT_MODES = {0: "normal", 1: "drop", 2: "reassemble", constants.OFPC_FRAG_NX_MATCH: "nx-match"}
 
 
 class SwitchSync:
@@ -63,6 +68,8 @@ class SwitchSync:
             # The switch refused exactly this set (e.g. table full): retrying
             # would fail the same way. A new revision or a reconnect retries.
             return
+        if session.read_back or session.fragment_mode is None:
+            self.ensure_fragment_mode(session)
         if self.policy_options.punt_meter and not session.meter_ok:
             self.ensure_meter(session)
         current = self._current(session)
@@ -145,6 +152,36 @@ class SwitchSync:
         if plan.deletes:
             channel.send_specs("delete", plan.deletes)
             channel.barrier()
+
+    def ensure_fragment_mode(self, session: SwitchSession) -> None:
+        """Ask for ``nx-match`` fragment handling and record what the switch really does.
+
+        In nx-match mode a first fragment that holds the whole TCP header has
+        its ports, so a fragmented SYN meets its subscriber's own entry (an
+        opt-out passes it, a block drops and counts it). A switch that keeps
+        another mode leaves every TCP first fragment without ports; the
+        guard band then drops them all, so the block still holds (fail
+        closed) but an exempt subscriber's fragmented mail is dropped too:
+        that is logged and shown in the status and metrics.
+        """
+        channel = session.channel
+        dp = channel.datapath
+        channel.send_msg(messages.set_config(dp, constants.OFPC_FRAG_NX_MATCH, PUNT_MAX_LEN))
+        replies = channel.request(messages.get_config_request(dp), "config read")
+        flags = replies[0].flags if replies else 0
+        mode = FRAGMENT_MODES.get(flags & constants.OFPC_FRAG_MASK, "unknown")
+        if mode != session.fragment_mode:
+            level = logging.INFO if mode == "nx-match" else logging.WARNING
+            LOG.log(level, "switch %s: fragment handling %s%s", session.label, mode,
+                    "" if mode == "nx-match" else
+                    " (not nx-match: every TCP first fragment from customers is dropped, "
+                    "exempt subscribers' too)")
+        session.fragment_mode = mode
+        channel.reset_errors()  # a switch that refused the mode answered with an error
+        if self.metrics is not None:
+            for known in FRAGMENT_MODES.values():
+                self.metrics.fragment_mode.labels(session.label, known).set(
+                    1 if known == mode else 0)
 
     def ensure_meter(self, session: SwitchSession) -> None:
         """Make the punt meter exist with op25b's rate (read back, then add or modify).

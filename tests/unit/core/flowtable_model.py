@@ -29,7 +29,14 @@ class AmbiguousMatch(AssertionError):
 
 @dataclasses.dataclass(frozen=True)
 class Packet:
-    """The header fields op25b's matches can look at."""
+    """The header fields op25b's matches can look at, as the switch parsed them.
+
+    ``eth_type`` is what follows the first VLAN tag (0x8100 for a frame with
+    a second tag); ``frag`` is "no", "first" or "later"; ``dst_port`` is 0
+    when the switch could not read the transport header (a later fragment, a
+    first fragment too short to hold it); ``ip_proto`` 0 on IPv6 means the
+    switch could not parse the extension-header chain.
+    """
 
     in_port: int
     vlan: int | None
@@ -38,6 +45,11 @@ class Packet:
     src: str
     dst: str
     dst_port: int
+    frag: str = "no"
+
+#: ip_frag match name -> the fragment kinds it matches (OVS nw_frag semantics).
+_FRAG_KINDS = {"no": {"no"}, "yes": {"first", "later"}, "first": {"first"},
+               "later": {"later"}, "not_later": {"no", "first"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +76,9 @@ def _field_matches(field: str, wanted: object, packet: Packet) -> bool:
         address = netaddr.IPAddress(packet.src if field.endswith("_src") else packet.dst)
         assert isinstance(wanted, netaddr.IPNetwork)
         return address.version == wanted.version and address in wanted
+    if field == "ip_frag":
+        return (packet.eth_type in (ETH_TYPE_IPV4, ETH_TYPE_IPV6)
+                and packet.frag in _FRAG_KINDS[str(wanted)])
     if field == "tcp_dst":
         return packet.ip_proto == TCP and packet.dst_port == wanted
     raise AssertionError(f"model does not know match field {field!r}")
@@ -88,7 +103,8 @@ class FlowTable:
                 _Entry(
                     spec,
                     {
-                        field: netaddr.IPNetwork(value) if isinstance(value, str) else value
+                        field: netaddr.IPNetwork(value)
+                        if isinstance(value, str) and field != "ip_frag" else value
                         for field, value in spec.match
                     },
                 )

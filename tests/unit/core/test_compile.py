@@ -118,7 +118,11 @@ def test_empty_edge_switch_has_miss_uplink_mta_and_default_drop() -> None:
         {"eth_type": V6, "ip_proto": 6, "tcp_dst": 25},
     ]
     assert all(s.priority == BASE and s.actions == "drop" for s in drops)
-    assert len(specs) == 6
+    guard = by_band(specs, Band.GUARD)
+    assert {s.priority for s in guard} == {BASE + 500}
+    assert all(s.actions == "drop" and constants.is_counted(s.cookie) for s in guard)
+    assert len(guard) == 9  # 2 tiny-fragment, 1 truncated IPv6 chain, 6 encapsulations
+    assert len(specs) == 6 + 9
 
 
 def test_unknown_sender_fails_closed_but_other_traffic_passes() -> None:
@@ -459,7 +463,7 @@ def test_goto_pass_action_and_table_id() -> None:
 
 def test_priority_base_moves_every_band_but_miss() -> None:
     specs, _ = compile_policy(snapshot(att(1, 3)), EDGE, NOW, PolicyOptions(priority_base=100))
-    assert {s.priority for s in specs} == {0, 100, 1100, 2100, 3100}
+    assert {s.priority for s in specs} == {0, 100, 600, 1100, 2100, 3100}
 
 
 def test_band_order_holds_at_highest_base() -> None:
@@ -511,24 +515,25 @@ def test_invalid_port_or_vlan_in_data_is_a_policy_error() -> None:
 def test_weighted_count_counts_ipv6_double() -> None:
     specs, _ = compile_policy(snapshot(att(1, 3)), EDGE, NOW)
     # miss, uplink, mta4, drop4, att4 = 5 ; mta6, drop6, att6 = 3 x 2
-    assert weighted_entry_count(specs, PolicyOptions()) == 11
-    assert weighted_entry_count(specs, PolicyOptions(ipv6_entry_weight=1)) == 8
+    # guard: frag4 + 6 encapsulations = 7 ; frag6, unparsed6 = 2 x 2
+    assert weighted_entry_count(specs, PolicyOptions()) == 11 + 11
+    assert weighted_entry_count(specs, PolicyOptions(ipv6_entry_weight=1)) == 8 + 9
 
 
 def test_cap_is_inclusive_and_refusal_names_dpid_count_cap() -> None:
     snap = snapshot(att(1, 3))
-    compile_policy(snap, EDGE, NOW, PolicyOptions(max_entries=11))
+    compile_policy(snap, EDGE, NOW, PolicyOptions(max_entries=22))
     with pytest.raises(PolicyTooLarge) as info:
-        compile_policy(snap, EDGE, NOW, PolicyOptions(max_entries=10))
-    assert (info.value.dpid, info.value.count, info.value.cap) == (EDGE, 11, 10)
-    assert "0xe1" in str(info.value) and "11" in str(info.value) and "10" in str(info.value)
+        compile_policy(snap, EDGE, NOW, PolicyOptions(max_entries=21))
+    assert (info.value.dpid, info.value.count, info.value.cap) == (EDGE, 22, 21)
+    assert "0xe1" in str(info.value) and "22" in str(info.value) and "21" in str(info.value)
     assert isinstance(info.value, PolicyError)
 
 
 def test_zero_cap_means_unlimited() -> None:
     rules = [att(i, 2 + i % 5, prefix=f"10.0.{i // 256}.{i % 256}/32") for i in range(500)]
     specs, _ = compile_policy(snapshot(*rules), EDGE, NOW, PolicyOptions(max_entries=0))
-    assert len(specs) == 506
+    assert len(specs) == 506 + 9
 
 
 # --- every compiled entry is canonical -------------------------------------------------------

@@ -40,8 +40,8 @@ def counted(specs):
 def test_enforce_mode_drops_and_marks_counted_entries():
     specs, _ = compile_policy(snap(), 1, NOW)
     entries = counted(specs)
-    # BB-7's entry plus the two default (unknown sender) entries.
-    assert len(entries) == 3 and all(s.actions == "drop" for s in entries)
+    # BB-7's entry, the two default (unknown sender) entries and the 9 guard entries.
+    assert len(entries) == 3 + 9 and all(s.actions == "drop" for s in entries)
     bb = next(s for s in entries if constants.band_of(s.cookie) == Band.ATTACHMENT)
     assert constants.attachment_of(bb.cookie) == 7
     du = [s for s in specs if constants.attachment_of(s.cookie) == 8]

@@ -65,6 +65,8 @@ OFFSETS = (None, -3600, 0, 1, 3600)  # opt-out expiry relative to NOW (None = ne
 
 ETH_V4, ETH_V6 = 0x0800, 0x86DD
 TCP, UDP = 6, 17
+ENCAPSULATIONS = {"qinq": (0x8100, 0x88A8, 0x9100), "mpls": (0x8847, 0x8848),
+                  "pppoe": (0x8864,)}
 
 # --- the reference ---------------------------------------------------------------------------
 
@@ -106,6 +108,17 @@ def reference_verdict(snapshot: PolicySnapshot, dpid: int, now: dt.datetime, pac
     uplinks = switch.uplink_ports if switch is not None else frozenset()
     if packet.in_port in uplinks:
         return "pass"
+    kind = next((k for k, types in ENCAPSULATIONS.items() if packet.eth_type in types), None)
+    if kind is not None:
+        # IP hidden behind a second tag, MPLS or PPPoE: only where carried.
+        carried = any(kind in rule.carries and rule.port == packet.in_port
+                      and (rule.vlan is None or rule.vlan == packet.vlan)
+                      for rule in _rules_for(snapshot, dpid))
+        return "pass" if carried else "drop"
+    if packet.eth_type == ETH_V6 and packet.ip_proto == 0:
+        return "drop"  # an extension-header chain the switch could not parse
+    if packet.ip_proto == TCP and packet.frag == "first" and packet.dst_port == 0:
+        return "drop"  # a TCP first fragment whose ports the switch could not see
     if not (packet.ip_proto == TCP and packet.dst_port == 25):
         return "pass"
     src, dst = netaddr.IPAddress(packet.src), netaddr.IPAddress(packet.dst)
@@ -154,8 +167,10 @@ def attachment_rules(draw: st.DrawFn, attachment_id: int, dpid: int) -> Attachme
     exempt = draw(st.booleans())
     offset = draw(st.sampled_from(OFFSETS)) if exempt else None
     blocked = draw(st.booleans())
+    carries = draw(st.frozensets(st.sampled_from(tuple(ENCAPSULATIONS)), max_size=2))
     return AttachmentRule(
         attachment_id=attachment_id,
+        carries=carries,
         account=draw(st.sampled_from(("alice", "bob", "carol", "dave"))),
         dpid=dpid,
         port=draw(st.sampled_from(PORTS)),
@@ -196,16 +211,32 @@ def snapshots(draw: st.DrawFn, unique_places: bool) -> PolicySnapshot:
 
 @st.composite
 def packets(draw: st.DrawFn) -> Packet:
+    """Plain packets, fragments (first, tiny first, later), truncated IPv6
+    chains and frames hiding IP behind an encapsulation, as the switch sees them."""
     v6 = draw(st.booleans())
     hosts = V6_HOSTS if v6 else V4_HOSTS
+    shape = draw(st.sampled_from(("plain", "plain", "plain", "first", "tiny", "later",
+                                  "unparsed", "encap")))
+    eth_type = ETH_V6 if v6 else ETH_V4
+    ip_proto = draw(st.sampled_from((TCP, TCP, UDP)))
+    dst_port = draw(st.sampled_from((25, 25, 587, 80)))
+    frag = {"first": "first", "tiny": "first", "later": "later"}.get(shape, "no")
+    if shape in ("tiny", "later"):
+        dst_port = 0  # the switch sees no transport header
+    if shape == "unparsed":
+        eth_type, ip_proto, dst_port = ETH_V6, 0, 0
+    if shape == "encap":
+        eth_type = draw(st.sampled_from([e for types in ENCAPSULATIONS.values() for e in types]))
+        ip_proto, dst_port = 0, 0
     return Packet(
         in_port=draw(st.sampled_from(PORTS)),
         vlan=draw(st.sampled_from((*VLANS, 30))),
-        eth_type=ETH_V6 if v6 else ETH_V4,
-        ip_proto=draw(st.sampled_from((TCP, TCP, UDP))),
+        eth_type=eth_type,
+        ip_proto=ip_proto,
         src=draw(st.sampled_from(hosts)),
         dst=draw(st.sampled_from(hosts)),
-        dst_port=draw(st.sampled_from((25, 25, 587, 80))),
+        dst_port=dst_port,
+        frag=frag,
     )
 
 

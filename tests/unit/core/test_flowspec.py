@@ -342,3 +342,30 @@ def test_str_agrees_with_real_ovs_ofctl(spec: FlowSpec, text: str) -> None:
     assert shutil.which("ovs-ofctl"), "ovs-ofctl not installed: run scripts/bootstrap"
     expected = text.split(", ", 2)[2]
     assert _ovs_match_text(spec) == expected
+
+
+@pytest.mark.parametrize("name", ["no", "yes", "first", "later", "not_later"])
+def test_ip_frag_names_are_accepted_and_rendered_like_ovs(name: str) -> None:
+    spec = FlowSpec.make(0, 30500, {"eth_type": 0x0800, "ip_proto": 6, "ip_frag": name,
+                                    "tcp_dst": 0}, "drop", 0)
+    assert spec.match_dict["ip_frag"] == name
+    assert f"tcp,nw_frag={name},tp_dst=0" in str(spec)
+
+
+@pytest.mark.parametrize("value", ["FIRST", "maybe", 1, None, (1, 3)])
+def test_ip_frag_refuses_anything_but_its_names(value: object) -> None:
+    with pytest.raises(FlowSpecError) as error:
+        FlowSpec.make(0, 1, {"eth_type": 0x0800, "ip_frag": value}, "drop", 0)
+    assert error.value.field == "ip_frag"
+
+
+def test_ip_frag_needs_an_ip_eth_type() -> None:
+    with pytest.raises(FlowSpecError, match="ip_frag"):
+        FlowSpec.make(0, 1, {"ip_frag": "first"}, "drop", 0)
+
+
+def test_encapsulation_ethertypes_render_like_ovs() -> None:
+    assert str(FlowSpec.make(0, 1, {"eth_type": 0x8847}, "drop", 0)).endswith("mpls actions=drop")
+    assert "dl_type=0x8100" in str(FlowSpec.make(0, 1, {"eth_type": 0x8100}, "drop", 0))
+    assert "ipv6,nw_proto=0" in str(FlowSpec.make(0, 1, {"eth_type": 0x86DD, "ip_proto": 0},
+                                                  "drop", 0))

@@ -92,6 +92,8 @@ class FakeDatapath:
         self.reject = lambda mod: False
         self.packets: dict[tuple, int] = {}
         self.age = 10
+        self.config_flags = 0  # OFPC_FRAG_NORMAL, as Ryu leaves a switch
+        self.frag_modes_supported: set[int] | None = None  # None = every mode
 
     def set_xid(self, msg: Any) -> int:
         self.xid += 1
@@ -152,6 +154,13 @@ class FakeDatapath:
                 if (m.cookie & msg.cookie_mask) == msg.cookie
             ]
             self.enforcer.on_flow_stats(self.id, msg.xid, body, False)
+        elif isinstance(msg, self.ofproto_parser.OFPSetConfig):
+            self.wire.append(("set-config", msg.flags))
+            if self.frag_modes_supported is None or msg.flags in self.frag_modes_supported:
+                self.config_flags = msg.flags
+        elif isinstance(msg, self.ofproto_parser.OFPGetConfigRequest):
+            reply = self.ofproto_parser.OFPGetConfigReply(self, self.config_flags, 128)
+            self.enforcer.on_flow_stats(self.id, msg.xid, [reply], False)
         else:
             raise AssertionError(f"unexpected message {msg}")
         return True
@@ -163,7 +172,7 @@ class FakeDatapath:
         self.table[_key(mod)] = mod
 
     def kinds(self) -> list[str]:
-        return [kind for kind, _ in self.wire]
+        return [kind for kind, _ in self.wire if kind != "set-config"]
 
 
 def snapshot(revision: int = 1, bb_type_blocked: bool = True) -> PolicySnapshot:
@@ -337,8 +346,9 @@ def test_monitor_to_enforce_modifies_in_place(rig):
     source.snap = snapshot(revision=3)
     enforcer.refresh()
     enforcer.request_sync(enforcer.sessions[DPID])
-    # BB-1 (2 entries) and the unknown-sender defaults (2): drop again, same entries.
-    assert dp.kinds() == ["modify"] * 4 + ["barrier"]
+    # BB-1 (2 entries), the unknown-sender defaults (2) and the guard (9): drop
+    # again, same entries.
+    assert dp.kinds() == ["modify"] * (4 + 9) + ["barrier"]
 
 
 class CountingSource(FakeSource):
@@ -411,3 +421,23 @@ def test_status_carries_the_options_the_controller_renders_with():
     assert [(r.dpid, r.connected, r.entries) for r in rows] == [(DPID, True, len(dp.table))]
     assert PolicyOptions.from_dict(stored) == options
     assert stored["pass_action"] == "goto:5"
+
+
+def test_connect_sets_nx_match_fragment_handling_and_reads_it_back(rig):
+    enforcer, _source, dp, _runtime = rig
+    enforcer.switch_connected(DPID, dp)
+    assert ("set-config", constants.OFPC_FRAG_NX_MATCH) in dp.wire
+    assert dp.config_flags == constants.OFPC_FRAG_NX_MATCH
+    assert enforcer.sessions[DPID].fragment_mode == "nx-match"
+
+
+def test_a_switch_without_nx_match_is_noted_and_still_guarded(rig, caplog):
+    enforcer, _source, dp, _runtime = rig
+    dp.frag_modes_supported = {0, 1}
+    with caplog.at_level("WARNING"):
+        enforcer.switch_connected(DPID, dp)
+    assert enforcer.sessions[DPID].fragment_mode == "normal"
+    assert "not nx-match" in caplog.text
+    # The guard entries are installed all the same: tiny first fragments drop.
+    guard = [m for m in dp.table.values() if constants.band_of(m.cookie) == constants.Band.GUARD]
+    assert len(guard) == 9
