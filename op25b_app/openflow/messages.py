@@ -50,6 +50,17 @@ def _match_kwargs(spec: FlowSpec) -> dict[str, Any]:
     return kwargs
 
 
+def _match(datapath: Any, spec: FlowSpec) -> Any:
+    """The OFPMatch of ``spec`` with its fields in FlowSpec's canonical order.
+
+    OpenFlow 1.3 wants every field after its prerequisites (OFPBMC_BAD_PREREQ
+    otherwise). Ryu's keyword form sorts by OXM class, which puts an
+    experimenter field such as ``ip_frag`` before ``eth_type``; the canonical
+    order (eth_type, ip_proto, ip_frag, addresses, ports) is a valid one.
+    """
+    return datapath.ofproto_parser.OFPMatch(_ordered_fields=list(_match_kwargs(spec).items()))
+
+
 def _instructions(datapath: Any, actions: Action, cookie: int = 0) -> list[Any]:
     """The OpenFlow instructions of an op25b action (see ``core.actions``)."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
@@ -84,7 +95,7 @@ def flow_add(datapath: Any, spec: FlowSpec) -> Any:
         command=ofp.OFPFC_ADD,
         priority=spec.priority,
         buffer_id=ofp.OFP_NO_BUFFER,
-        match=parser.OFPMatch(**_match_kwargs(spec)),
+        match=_match(datapath, spec),
         instructions=_instructions(datapath, spec.actions, spec.cookie),
     )
 
@@ -100,7 +111,7 @@ def flow_modify_strict(datapath: Any, spec: FlowSpec) -> Any:
         command=ofp.OFPFC_MODIFY_STRICT,
         priority=spec.priority,
         buffer_id=ofp.OFP_NO_BUFFER,
-        match=parser.OFPMatch(**_match_kwargs(spec)),
+        match=_match(datapath, spec),
         instructions=_instructions(datapath, spec.actions, spec.cookie),
     )
 
@@ -108,7 +119,7 @@ def flow_modify_strict(datapath: Any, spec: FlowSpec) -> Any:
 def flow_delete_strict(datapath: Any, spec: FlowSpec) -> Any:
     """OFPFC_DELETE_STRICT for ``spec``, limited to op25b's cookie range."""
     return raw_delete_strict(
-        datapath, spec.table, spec.priority, datapath.ofproto_parser.OFPMatch(**_match_kwargs(spec))
+        datapath, spec.table, spec.priority, _match(datapath, spec)
     )
 
 

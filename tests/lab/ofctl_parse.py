@@ -17,6 +17,8 @@ _SHORTHAND = {
     "tcp6": {"eth_type": 0x86DD, "ip_proto": 6},
     "udp": {"eth_type": 0x0800, "ip_proto": 17},
     "udp6": {"eth_type": 0x86DD, "ip_proto": 17},
+    "mpls": {"eth_type": 0x8847},
+    "mplsm": {"eth_type": 0x8848},
 }
 _FIELDS = {
     "in_port": "in_port",
@@ -28,6 +30,7 @@ _FIELDS = {
     "ipv6_dst": "ipv6_dst",
     "tp_dst": "tcp_dst",
     "dl_vlan": "vlan_vid",
+    "nw_frag": "ip_frag",
 }
 _STATS = {"cookie", "duration", "table", "n_packets", "n_bytes", "idle_age", "hard_age",
           "priority", "reset_counts", "idle_timeout", "hard_timeout"}
@@ -65,6 +68,8 @@ def parse_line(line: str) -> OfctlFlow:
                     match[name] = _addr(value)
                 elif name == "vlan_vid":
                     match[name] = 0x1000 | int(value)
+                elif name == "ip_frag":
+                    match[name] = value
                 else:
                     match[name] = int(value, 0)
             else:
@@ -95,5 +100,5 @@ def comparable(table: int, priority: int, match: dict, actions: str, cookie: int
     """The identity op25b and OVS must agree on."""
     norm = {}
     for key, value in match.items():
-        norm[key] = _addr(value) if isinstance(value, str) else value
+        norm[key] = _addr(value) if isinstance(value, str) and key != "ip_frag" else value
     return (cookie, table, priority, tuple(sorted(norm.items())), actions)

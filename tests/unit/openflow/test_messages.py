@@ -136,3 +136,22 @@ def test_foreign_instructions_are_not_read_as_op25b_entries() -> None:
         packet_count=0, byte_count=0, duration_sec=0, duration_nsec=0, idle_timeout=0,
         hard_timeout=0, flags=0)
     assert list(readback.parse_flow_stats(dp, [stat]))[0][0] is None
+
+
+def test_fields_go_on_the_wire_after_their_prerequisites() -> None:
+    """OVS answers OFPBMC_BAD_PREREQ when the experimenter ip_frag field comes
+    before eth_type, which is where Ryu's keyword form would put it."""
+    dp = Datapath()
+    spec = FlowSpec.make(0, 30500, {"eth_type": 0x0800, "ip_proto": 6, "ip_frag": "first",
+                                    "tcp_dst": 0}, DROP,
+                         constants.cookie_for(Band.GUARD, counted=True))
+    [(chunk, _)] = messages.build_chunks(dp, "add", [spec], 1)
+    [mod] = decode(chunk)
+    names = [name for name, _value in mod.match._fields2]
+    assert names.index("eth_type") < names.index("ip_proto") < names.index("ip_frag")
+    assert dict(mod.match._fields2)["ip_frag"] == (1, 3)
+    stat = ofproto_v1_3_parser.OFPFlowStats(
+        table_id=0, priority=30500, cookie=mod.cookie, match=mod.match,
+        instructions=mod.instructions, packet_count=0, byte_count=0, duration_sec=0,
+        duration_nsec=0, idle_timeout=0, hard_timeout=0, flags=0)
+    assert list(readback.parse_flow_stats(dp, [stat]))[0][0] == spec
