@@ -14,17 +14,12 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from types import FrameType
 
 from op25b_app import __version__
 
 APP_MODULE = "op25b_app.openflow.app"
 
 LOG = logging.getLogger(__name__)
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _import_before_monkey_patching() -> None:
@@ -55,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
 
     _import_before_monkey_patching()
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    from op25b_app.openflow.eventlet_compat import stop_main_on_signals
+
+    signalled = stop_main_on_signals((signal.SIGTERM, signal.SIGINT))
     if APP_MODULE not in args:
         args.append(APP_MODULE)
     try:
@@ -64,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     except SystemExit as exc:  # oslo.config exits on --help / bad options
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    if signalled():
+        LOG.info("stopped by signal")
     return 0
 
 
