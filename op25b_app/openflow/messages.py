@@ -24,6 +24,7 @@ from op25b_app.core.actions import (
     Action,
 )
 from op25b_app.core.flowspec import ADDRESS_FIELDS, FlowSpec
+from op25b_app.openflow import wire
 
 LOG = logging.getLogger(__name__)
 
@@ -179,15 +180,21 @@ def reserve_xids(datapath: Any, count: int) -> int:
     return first
 
 
-def build_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec],
-                 first_xid: int) -> list[tuple[bytes, list[int]]]:
-    """Build and serialize flow mods for ``specs`` into byte chunks.
+def build_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec], first_xid: int,
+                 bundle: tuple[int, int] | None = None) -> list[tuple[bytes, list[int]]]:
+    """Flow mods for ``specs`` as byte chunks: ``[(chunk, xids), ...]``, xids in order.
 
-    ``kind`` is "add", "modify" or "delete". Pure CPU work with no event-loop state, so
-    the enforcer runs it on a native thread: serializing 100k flow mods takes
-    seconds, and the event loop must keep answering echo requests meanwhile.
-    Returns ``[(chunk, xids), ...]`` with xids in ``specs`` order.
+    ``kind`` is "add", "modify" or "delete"; with ``bundle=(id, flags)`` every
+    flow mod travels in an ONF bundle add. Pure CPU work with no event-loop
+    state, so the caller runs it on a native thread. Encoded by ``wire`` (the
+    fast path); ``ryu_chunks`` is the same through Ryu's serializer.
     """
+    return list(wire.chunked(wire.encode(kind, specs, first_xid, bundle), SEND_CHUNK_BYTES))
+
+
+def ryu_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec], first_xid: int,
+               limit: int = SEND_CHUNK_BYTES) -> list[tuple[bytes, list[int]]]:
+    """``build_chunks`` through Ryu's own message objects: the reference encoding."""
     build = {"add": flow_add, "modify": flow_modify_strict, "delete": flow_delete_strict}[kind]
 
     def serialized() -> Iterator[tuple[bytes, int]]:
@@ -198,7 +205,7 @@ def build_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec],
             msg.serialize()
             yield bytes(msg.buf), xid
 
-    return list(_chunked(serialized()))
+    return list(wire.chunked(serialized(), limit))
 
 
 def serialize_chunks(datapath: Any, msgs: Iterable[Any]) -> Iterator[tuple[bytes, list[int]]]:
@@ -210,25 +217,7 @@ def serialize_chunks(datapath: Any, msgs: Iterable[Any]) -> Iterator[tuple[bytes
             msg.serialize()
             yield bytes(msg.buf), msg.xid
 
-    return _chunked(serialized())
-
-
-def _chunked(messages: Iterable[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[int]]]:
-    """Group serialized ``(bytes, xid)`` messages into ``(chunk, xids)`` of about
-    SEND_CHUNK_BYTES: one socket write per chunk instead of one per flow mod,
-    while a chunk stays small enough to interleave with echo replies."""
-    buf: list[bytes] = []
-    xids: list[int] = []
-    size = 0
-    for data, xid in messages:
-        buf.append(data)
-        xids.append(xid)
-        size += len(data)
-        if size >= SEND_CHUNK_BYTES:
-            yield b"".join(buf), xids
-            buf, xids, size = [], [], 0
-    if buf:
-        yield b"".join(buf), xids
+    return wire.chunked(serialized(), SEND_CHUNK_BYTES)
 
 
 def barrier_request(datapath: Any) -> Any:
