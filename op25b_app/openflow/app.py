@@ -95,6 +95,10 @@ OPTS = [
                     "is forwarded before the copy is made. Needs pass-action=normal."),
     cfg.IntOpt("punt-meter-id", default=25, min=1, max=MAX_METER_ID,
                help="OpenFlow meter id op25b uses to rate-limit SYNs sent to it."),
+    cfg.StrOpt("bundles", default="auto", choices=["auto", "off"],
+               help="auto: updates travel in one atomic OpenFlow bundle (ONF extension) "
+                    "where the switch takes them, else as adds, barrier, deletes; off: "
+                    "always adds, barrier, deletes."),
     cfg.FloatOpt("barrier-timeout", default=_RUN.barrier_timeout, min=1.0,
                  help="Seconds to wait for a switch to confirm an update."),
 ]
@@ -125,6 +129,7 @@ def options_from_conf() -> tuple[PolicyOptions, EnforcerOptions]:
         stats_interval=c.stats_interval,
         sample_rate=c.sample_rate,
         block_action=c.block_action,
+        bundles=c.bundles == "auto",
         counter_retention=dt.timedelta(days=c.counter_retention_days),
     )
     return policy, enforcer
@@ -221,6 +226,10 @@ class Op25bApp(RyuApp):
 
     @set_ev_cls(ofp_event.EventOFPGetConfigReply, MAIN_DISPATCHER)
     def _config(self, ev: Any) -> None:
+        self.enforcer.on_flow_stats(ev.msg.datapath.id, ev.msg.xid, [ev.msg], False)
+
+    @set_ev_cls(ofp_event.EventONFBundleCtrlMsg, MAIN_DISPATCHER)
+    def _bundle_control(self, ev: Any) -> None:
         self.enforcer.on_flow_stats(ev.msg.datapath.id, ev.msg.xid, [ev.msg], False)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)

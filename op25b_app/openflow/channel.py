@@ -19,7 +19,7 @@ from typing import Any
 
 from op25b_app.core import constants
 from op25b_app.core.flowspec import FlowSpec
-from op25b_app.openflow import messages, readback
+from op25b_app.openflow import messages, readback, wire
 from op25b_app.openflow.runtime import Runtime
 
 LOG = logging.getLogger("op25b.channel")
@@ -62,7 +62,8 @@ class Channel:
         """Send one ready-made message (a meter mod, a packet-out)."""
         self.datapath.send_msg(msg)
 
-    def send_specs(self, kind: str, specs: Sequence[FlowSpec], keep_xids: bool = False) -> None:
+    def send_specs(self, kind: str, specs: Sequence[FlowSpec], keep_xids: bool = False,
+                   bundle: int | None = None) -> None:
         """Flow mods of ``kind`` for ``specs``: built off the event loop, sent in chunks.
 
         Xids are reserved on the event loop (so they never race Ryu's own
@@ -72,7 +73,8 @@ class Channel:
         """
         dp = self.datapath
         first = messages.reserve_xids(dp, len(specs))
-        chunks = self.runtime.run_blocking(messages.build_chunks, dp, kind, specs, first)
+        wrap = None if bundle is None else (bundle, wire.ONF_BF_ATOMIC | wire.ONF_BF_ORDERED)
+        chunks = self.runtime.run_blocking(messages.build_chunks, dp, kind, specs, first, wrap)
         if not keep_xids:
             self.xid_specs = {}
         index = 0

@@ -48,6 +48,8 @@ class EnforcerOptions:
     #: Packets per second the punt meter lets through to the controller (0 = off).
     sample_rate: int = 0
     block_action: str = "drop"
+    #: Send updates in ONF bundles where the switch takes them (False: always in order).
+    bundles: bool = True
 
 
 class Enforcer:
@@ -76,7 +78,7 @@ class Enforcer:
     def sync(self) -> SwitchSync:
         """The update procedure, with the current options (tests may swap them)."""
         return SwitchSync(self.runtime, self.policy_options, self.options.sample_rate,
-                          self.metrics)
+                          self.metrics, bundles=self.options.bundles)
 
     # -- lifecycle -------------------------------------------------------
     def start(self) -> None:

@@ -266,3 +266,9 @@ def set_config(datapath: Any, flags: int, miss_send_len: int) -> Any:
 def get_config_request(datapath: Any) -> Any:
     """OFPT_GET_CONFIG_REQUEST: read back what the switch really does with fragments."""
     return datapath.ofproto_parser.OFPGetConfigRequest(datapath)
+
+
+def bundle_control(datapath: Any, bundle_id: int, control: int) -> Any:
+    """An ONF bundle control request (open, commit or discard) for an atomic update."""
+    return datapath.ofproto_parser.ONFBundleCtrlMsg(
+        datapath, bundle_id, control, wire.ONF_BF_ATOMIC | wire.ONF_BF_ORDERED, [])

@@ -37,6 +37,8 @@ class SwitchSession:
     meter_ok: bool = False
     #: The switch's fragment handling as read back ("nx-match" wanted); None = not read yet.
     fragment_mode: str | None = None
+    #: Whether this switch takes ONF bundles (probed once per connection; None = not yet).
+    bundles: bool | None = None
 
     @property
     def datapath(self) -> Any:

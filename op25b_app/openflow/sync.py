@@ -25,7 +25,7 @@ from op25b_app.core.flowspec import FlowSpec
 from op25b_app.core.options import PolicyOptions
 from op25b_app.core.reconcile import UpdatePlan, plan_update
 from op25b_app.core.snapshot import PolicySnapshot
-from op25b_app.openflow import messages, readback
+from op25b_app.openflow import messages, readback, update
 from op25b_app.openflow.channel import UpdateFailed
 from op25b_app.openflow.runtime import Runtime
 from op25b_app.openflow.session import SwitchSession
@@ -40,8 +40,10 @@ class SwitchSync:
     """Applies a snapshot to one switch session (one update at a time per switch)."""
 
     def __init__(self, runtime: Runtime, policy_options: PolicyOptions, sample_rate: int,
-                 metrics: Any = None) -> None:
+                 metrics: Any = None, bundles: bool = True) -> None:
         self.runtime = runtime
+        #: Whether to use bundles where the switch takes them (the option can turn them off).
+        self.bundles = bundles
         self.policy_options = policy_options
         self.sample_rate = sample_rate
         self.metrics = metrics
@@ -70,6 +72,8 @@ class SwitchSync:
             return
         if session.read_back or session.fragment_mode is None:
             self.ensure_fragment_mode(session)
+        if session.bundles is None:
+            self.ensure_bundles(session)
         if self.policy_options.punt_meter and not session.meter_ok:
             self.ensure_meter(session)
         current = self._current(session)
@@ -136,22 +140,19 @@ class SwitchSync:
         return specs
 
     def apply_plan(self, session: SwitchSession, plan: UpdatePlan) -> None:
-        """Adds, barrier, deletes, barrier: the order that never opens a gap."""
-        channel = session.channel
-        channel.reset_errors()
-        if plan.adds or plan.modifies:
-            if plan.adds:
-                channel.send_specs("add", plan.adds)
-            if plan.modifies:
-                channel.send_specs("modify", plan.modifies, keep_xids=bool(plan.adds))
-            channel.barrier()
-            if channel.errors:
-                # Keep every old entry: deleting them now could open a gap
-                # where an add was refused.
-                return
-        if plan.deletes:
-            channel.send_specs("delete", plan.deletes)
-            channel.barrier()
+        """Send ``plan`` as one atomic bundle where the switch takes them, else in order."""
+        if session.bundles:
+            update.apply_bundled(session.channel, plan)
+        else:
+            update.apply_ordered(session.channel, plan)
+
+    def ensure_bundles(self, session: SwitchSession) -> None:
+        """Find out once per connection whether updates can travel in bundles."""
+        session.bundles = self.bundles and update.probe_bundles(session.channel)
+        LOG.info("switch %s: updates %s", session.label,
+                 "in atomic bundles" if session.bundles else
+                 "as adds, barrier, deletes" + ("" if not self.bundles else
+                                                " (the switch refuses bundles)"))
 
     def ensure_fragment_mode(self, session: SwitchSession) -> None:
         """Ask for ``nx-match`` fragment handling and record what the switch really does.

@@ -17,14 +17,21 @@ import pytest
 
 from op25b_app.core import constants
 from tests.lab import labkit, ofctl_parse, scenario
-from topologies.isp import CORE_SWITCH, EDGE_SWITCH
+from topologies.isp import CORE_SWITCH, EDGE_DPID as EDGE_SWITCH_DPID, EDGE_SWITCH
 
 CAP = 30  # seconds: generous upper bound for a change to reach the switch
 
 
-@pytest.fixture(scope="module")
-def live(lab_ready):
-    with labkit.example_lab(extra_args=["--op25b-reconcile-interval", "2"]) as lab:
+@pytest.fixture(scope="module", params=["auto", "off"], ids=["bundles", "ordered"])
+def live(lab_ready, request):
+    """The live lab twice: updates in atomic bundles (OVS takes them), and in the
+    adds-barrier-deletes order a switch without bundles gets."""
+    with labkit.example_lab(extra_args=["--op25b-reconcile-interval", "2",
+                                        "--op25b-bundles", request.param]) as lab:
+        wanted = ("updates in atomic bundles" if request.param == "auto"
+                  else "updates as adds, barrier, deletes")
+        labkit.wait_for(lambda: f"switch {EDGE_SWITCH_DPID:016x}: {wanted}" in
+                        lab.controller.log(), CAP, what=wanted)
         yield lab
 
 

@@ -94,6 +94,8 @@ class FakeDatapath:
         self.age = 10
         self.config_flags = 0  # OFPC_FRAG_NORMAL, as Ryu leaves a switch
         self.frag_modes_supported: set[int] | None = None  # None = every mode
+        self.supports_bundles = False  # most tests check the ordered path's wire
+        self.bundled: list[Any] = []
 
     def set_xid(self, msg: Any) -> int:
         self.xid += 1
@@ -104,11 +106,48 @@ class FakeDatapath:
         offset = 0
         while offset < len(buf):
             version, msg_type, length, xid = struct.unpack_from("!BBHI", buf, offset)
-            mod = ofproto_parser.msg(self, version, msg_type, length, xid,
-                                     bytes(buf[offset:offset + length]))
+            data = bytes(buf[offset:offset + length])
             offset += length
+            if msg_type == 4:  # an ONF bundle add: the flow mod waits for the commit
+                _exp, exp_type, _bundle, _flags = struct.unpack_from("!IIIxxH", data, 8)
+                assert exp_type == 2301
+                inner = data[24:]
+                _v, inner_type, inner_len, inner_xid = struct.unpack_from("!BBHI", inner)
+                assert inner_xid == xid, "OVS refuses a bundled message with another xid"
+                mod = ofproto_parser.msg(self, version, inner_type, inner_len, inner_xid, inner)
+                self.wire.append(("bundle-add", mod))
+                if self.reject(mod):
+                    self.enforcer.on_error(self.id, mod.xid, self.ofproto.OFPET_FLOW_MOD_FAILED,
+                                           self.ofproto.OFPFMFC_TABLE_FULL, b"")
+                else:
+                    self.bundled.append(mod)
+                continue
+            mod = ofproto_parser.msg(self, version, msg_type, length, xid, data)
             self._flow_mod(mod)
         return True
+
+    def _bundle_control(self, msg: Any) -> None:
+        ofp, parser = self.ofproto, self.ofproto_parser
+        if not self.supports_bundles:
+            self.wire.append(("bundle-refused", None))
+            self.enforcer.on_error(self.id, msg.xid, ofp.OFPET_BAD_REQUEST,
+                                   ofp.OFPBRC_BAD_EXPERIMENTER, b"")
+            return
+        if msg.type == ofp.ONF_BCT_OPEN_REQUEST:
+            self.bundled = []
+            reply_type = ofp.ONF_BCT_OPEN_REPLY
+        elif msg.type == ofp.ONF_BCT_COMMIT_REQUEST:
+            self.wire.append(("commit", len(self.bundled)))
+            for mod in self.bundled:  # all at once: nothing else runs in between
+                self._flow_mod(mod)
+            self.bundled = []
+            reply_type = ofp.ONF_BCT_COMMIT_REPLY
+        else:
+            self.wire.append(("discard", len(self.bundled)))
+            self.bundled = []
+            reply_type = ofp.ONF_BCT_DISCARD_REPLY
+        reply = parser.ONFBundleCtrlMsg(self, msg.bundle_id, reply_type, msg.flags, [])
+        self.enforcer.on_flow_stats(self.id, msg.xid, [reply], False)
 
     def _flow_mod(self, mod: Any) -> None:
         ofp = self.ofproto
@@ -154,6 +193,8 @@ class FakeDatapath:
                 if (m.cookie & msg.cookie_mask) == msg.cookie
             ]
             self.enforcer.on_flow_stats(self.id, msg.xid, body, False)
+        elif isinstance(msg, self.ofproto_parser.ONFBundleCtrlMsg):
+            self._bundle_control(msg)
         elif isinstance(msg, self.ofproto_parser.OFPSetConfig):
             self.wire.append(("set-config", msg.flags))
             if self.frag_modes_supported is None or msg.flags in self.frag_modes_supported:
@@ -172,7 +213,7 @@ class FakeDatapath:
         self.table[_key(mod)] = mod
 
     def kinds(self) -> list[str]:
-        return [kind for kind, _ in self.wire if kind != "set-config"]
+        return [kind for kind, _ in self.wire if kind not in ("set-config", "bundle-refused")]
 
 
 def snapshot(revision: int = 1, bb_type_blocked: bool = True) -> PolicySnapshot:
@@ -441,3 +482,44 @@ def test_a_switch_without_nx_match_is_noted_and_still_guarded(rig, caplog):
     # The guard entries are installed all the same: tiny first fragments drop.
     guard = [m for m in dp.table.values() if constants.band_of(m.cookie) == constants.Band.GUARD]
     assert len(guard) == 9
+
+
+def test_a_switch_with_bundles_gets_each_update_in_one_atomic_commit(rig):
+    enforcer, source, dp, _rt = rig
+    dp.supports_bundles = True
+    enforcer.switch_connected(DPID, dp)
+    assert enforcer.sessions[DPID].bundles is True
+    n = len(installed_specs(enforcer))
+    # The probe (an open that is discarded), then the install: bundle adds, a
+    # barrier confirming the switch took them all, one commit applying them.
+    assert dp.kinds() == (["discard"] + ["stats"] * 16 + ["bundle-add"] * n
+                          + ["barrier", "commit"] + ["add"] * n)
+    assert len(dp.table) == n
+    dp.wire.clear()
+    source.snap = snapshot(revision=2, bb_type_blocked=False)
+    enforcer.refresh()
+    enforcer.request_sync(enforcer.sessions[DPID])
+    kinds = dp.kinds()
+    commit = kinds.index("commit")
+    # Everything of the update, deletes included, travels before the commit.
+    assert set(kinds[:commit - 1]) == {"bundle-add"} and kinds[commit - 1] == "barrier"
+    assert kinds.count("commit") == 1 and set(kinds[commit + 1:]) <= {"add", "modify", "delete"}
+    assert enforcer.sessions[DPID].applied_revision == 2
+    assert len(dp.table) == len(installed_specs(enforcer))
+
+
+def test_a_refused_bundled_add_discards_the_whole_update(rig):
+    enforcer, source, dp, _rt = rig
+    dp.supports_bundles = True
+    enforcer.switch_connected(DPID, dp)
+    before = dict(dp.table)
+    dp.wire.clear()
+    dp.reject = lambda mod: True
+    source.snap = snapshot(revision=2, bb_type_blocked=False)
+    enforcer.refresh()
+    enforcer.request_sync(enforcer.sessions[DPID])
+    session = enforcer.sessions[DPID]
+    assert ("discard", 0) in dp.wire and not any(k == "commit" for k, _ in dp.wire)
+    assert dp.table == before  # nothing changed: the old policy holds
+    assert "TABLE_FULL" in (session.last_error or "")
+    assert session.applied_revision == 1
