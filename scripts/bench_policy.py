@@ -97,7 +97,7 @@ def bench_switch(sizes: list[int]) -> bool:
                    f"other-config:datapath-id={BENCH_DPID:016x}")
                 sh("ovs-vsctl", "set-controller", BENCH_BRIDGE, f"tcp:127.0.0.1:{ctl.port}")
                 pattern = re.compile(r"policy revision \d+ installed, (\d+) entries .* in (\d+) ms "
-                                     r"\((\d+) ms after connect\)")
+                                     r"\((\d+) ms after connect")
                 found = labkit.wait_for(lambda: pattern.search(ctl.log()), 300,
                                         what="policy installed")
                 total, work_ms, connect_ms = (int(x) for x in found.groups())

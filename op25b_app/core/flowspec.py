@@ -198,6 +198,18 @@ class FlowSpec:
     match: Match
     actions: Action
     cookie: int
+    #: The hash, computed once: a 100k-entry policy is hashed by every set
+    #: operation of a diff, and hashing the nested match each time was most
+    #: of a diff's cost. Not part of the value (excluded from eq and repr).
+    _hash: int = dataclasses.field(default=0, compare=False, repr=False)
+
+    def __hash__(self) -> int:
+        cached = self._hash
+        if not cached:
+            cached = hash((self.table, self.priority, self.match, self.actions,
+                           self.cookie)) or 1
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     @classmethod
     def make(

@@ -50,25 +50,42 @@ def plan_update(current: Iterable[FlowSpec], desired: Iterable[FlowSpec]) -> Upd
     An entry whose key (table, priority, match) is in both sets but whose
     action or cookie differs is re-added (replaced in place) rather than
     deleted, so there is no instant without an entry for that match.
+
+    The entries both sets share are found with one set intersection (in C),
+    so a 100k-entry switch that changes by one entry costs a few
+    milliseconds; only the entries that differ are looked at one by one.
     """
-    current_by_key = {spec.key: spec for spec in current}
+    have = current if isinstance(current, (set, frozenset)) else frozenset(current)
+    want = desired if isinstance(desired, (set, frozenset)) else frozenset(desired)
+    if not have:  # an empty switch (first connect, a rebooted one): all adds
+        return UpdatePlan(adds=tuple(sorted(want, key=_priority_down)), deletes=(),
+                          unchanged=0)
+    new = want - have
+    gone = have - want
+    unchanged = len(want) - len(new)
+    gone_by_key = {spec.key: spec for spec in gone}
     adds: list[FlowSpec] = []
     modifies: list[FlowSpec] = []
-    unchanged = 0
-    desired_keys = set()
-    for spec in desired:
-        desired_keys.add(spec.key)
-        have = current_by_key.get(spec.key)
-        if have == spec:
-            unchanged += 1
-        elif have is not None and have.cookie == spec.cookie:
+    for spec in new:
+        old = gone_by_key.pop(spec.key, None)
+        if old is not None and old.cookie == spec.cookie:
             modifies.append(spec)
         else:
-            adds.append(spec)
-    deletes = [spec for key, spec in current_by_key.items() if key not in desired_keys]
+            adds.append(spec)  # new, or replacing ``old`` in place (same key)
+    deletes = list(gone_by_key.values())
     # Higher priority first: a tightening entry lands before what it shadows.
-    adds.sort(key=lambda s: (-s.priority, s.table, s.match))
-    deletes.sort(key=lambda s: (s.priority, s.table, s.match))
-    modifies.sort(key=lambda s: (-s.priority, s.table, s.match))
+    # Entries of equal priority never overlap with different verdicts, so
+    # their order among themselves does not matter (and is not compared).
+    adds.sort(key=_priority_down)
+    modifies.sort(key=_priority_down)
+    deletes.sort(key=_priority_up)
     return UpdatePlan(adds=tuple(adds), deletes=tuple(deletes), unchanged=unchanged,
                       modifies=tuple(modifies))
+
+
+def _priority_down(spec: FlowSpec) -> tuple[int, int]:
+    return (-spec.priority, spec.table)
+
+
+def _priority_up(spec: FlowSpec) -> tuple[int, int]:
+    return (spec.priority, spec.table)

@@ -24,6 +24,9 @@ from op25b_app.openflow.runtime import Runtime
 
 LOG = logging.getLogger("op25b.channel")
 
+#: Flow mods encoded per native-thread call: about SEND_CHUNK_BYTES of bytes.
+SLICE_ENTRIES = 2500
+
 
 class UpdateFailed(Exception):
     """A switch did not confirm an update (error reply, timeout or disconnect)."""
@@ -46,8 +49,8 @@ class Channel:
         self.runtime = runtime
         self.timeout = timeout
         self.pending: dict[int, Pending] = {}
-        #: The entry each flow mod of the current update carried, by xid.
-        self.xid_specs: dict[int, FlowSpec] = {}
+        #: (first xid, entries) of each batch of the current update's flow mods.
+        self.xid_ranges: list[tuple[int, Sequence[FlowSpec]]] = []
         #: Errors the switch reported since ``reset_errors``.
         self.errors: list[str] = []
         self.table_full = False
@@ -66,25 +69,34 @@ class Channel:
                    bundle: int | None = None) -> None:
         """Flow mods of ``kind`` for ``specs``: built off the event loop, sent in chunks.
 
-        Xids are reserved on the event loop (so they never race Ryu's own
-        echo requests), the messages are built on a native thread, and each
-        chunk goes to the socket with a yield in between, so echo replies and
-        other switches are not starved by a 100k-entry install.
+        Xids are reserved on the event loop (so they never race Ryu's own echo
+        requests). Each slice of about SEND_CHUNK_BYTES is encoded on a native
+        thread while the previous one is on its way to the switch, so encoding
+        and the switch's own work overlap, and echo replies and other switches
+        are never starved by a 100k-entry install. An error reply names its
+        entry through the xid ranges kept here (no per-entry bookkeeping).
         """
         dp = self.datapath
         first = messages.reserve_xids(dp, len(specs))
         wrap = None if bundle is None else (bundle, wire.ONF_BF_ATOMIC | wire.ONF_BF_ORDERED)
-        chunks = self.runtime.run_blocking(messages.build_chunks, dp, kind, specs, first, wrap)
         if not keep_xids:
-            self.xid_specs = {}
-        index = 0
-        for chunk, xids in chunks:
-            for xid in xids:
-                self.xid_specs[xid] = specs[index]
-                index += 1
+            self.xid_ranges = []
+        self.xid_ranges.append((first, specs))
+        step = SLICE_ENTRIES
+        for start in range(0, len(specs), step):
+            chunk = self.runtime.run_blocking(messages.encode_slice, kind,
+                                              specs[start:start + step], first + start, wrap)
             if not dp.send(chunk):
                 raise UpdateFailed(f"switch {self.label}: connection closed while sending")
             self.runtime.sleep(0)
+
+    def spec_for(self, xid: int) -> FlowSpec | None:
+        """The entry the flow mod with ``xid`` carried, if it was one of this update's."""
+        for first, specs in self.xid_ranges:
+            index = (xid - first) & 0xFFFFFFFF
+            if index < len(specs):
+                return specs[index]
+        return None
 
     def send_raw(self, msgs: Sequence[Any]) -> None:
         """Serialize ready-made messages in chunks (deleting unparseable drift)."""
@@ -161,7 +173,7 @@ class Channel:
         name = readback.error_name(ofp, err_type, code)
         if readback.is_table_full(ofp, err_type, code):
             self.table_full = True
-        spec = self.xid_specs.get(xid)
+        spec = self.spec_for(xid)
         what = f"entry [{spec}]" if spec is not None else f"request xid {xid}"
         text = f"switch {self.label} rejected {what}: {name}"
         self.errors.append(text)

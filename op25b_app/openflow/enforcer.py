@@ -100,8 +100,11 @@ class Enforcer:
     def refresh(self, force: bool = False) -> bool:
         """Load a new snapshot if the revision moved; True if a new one is in use.
 
-        Only the connected switches' attachments are read; ``force`` reloads
-        at the same revision (a switch connected that the snapshot lacks).
+        Every registered switch's attachments are read, not only the
+        connected ones': a switch that reboots or connects gets its policy
+        at once instead of after a database read of its subscribers (the
+        controller would have to hold them anyway once it connects).
+        ``force`` reloads at the same revision.
         """
         revision = self.runtime.run_blocking(self.source.revision)
         if not force and self.snapshot is not None and revision == self.snapshot.revision:
@@ -109,7 +112,7 @@ class Enforcer:
         if not force and self.bad_revision is not None and self.bad_revision[0] == revision:
             return False
         try:
-            snap = self.runtime.run_blocking(self.source.load, frozenset(self.sessions))
+            snap = self.runtime.run_blocking(self.source.load, None)
         except Exception as exc:  # noqa: BLE001 - any bad data keeps the last good policy
             self.bad_revision = (revision, str(exc))
             LOG.error("database revision %s is not usable, keeping revision %s on all "

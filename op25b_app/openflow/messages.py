@@ -192,6 +192,12 @@ def build_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec], first_xid:
     return list(wire.chunked(wire.encode(kind, specs, first_xid, bundle), SEND_CHUNK_BYTES))
 
 
+def encode_slice(kind: str, specs: Sequence[FlowSpec], first_xid: int,
+                 bundle: tuple[int, int] | None = None) -> bytes:
+    """One slice of ``build_chunks`` as a single byte string (a native-thread job)."""
+    return b"".join(data for data, _xid in wire.encode(kind, specs, first_xid, bundle))
+
+
 def ryu_chunks(datapath: Any, kind: str, specs: Sequence[FlowSpec], first_xid: int,
                limit: int = SEND_CHUNK_BYTES) -> list[tuple[bytes, list[int]]]:
     """``build_chunks`` through Ryu's own message objects: the reference encoding."""

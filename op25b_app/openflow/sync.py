@@ -56,9 +56,11 @@ class SwitchSync:
         change-to-enforced latency is measured from it.
         """
         started = time.monotonic()
+        steps: dict[str, float] = {}
         try:
             desired, next_change = self.runtime.run_blocking(
                 compile_policy, snap, session.dpid, self.runtime.now(), self.policy_options)
+            steps["compile"] = time.monotonic()
         except PolicyError as exc:
             session.last_error = f"revision {snap.revision}: {exc}"
             LOG.error("switch %s: policy revision %s refused, keeping the last good one: %s",
@@ -76,8 +78,11 @@ class SwitchSync:
             self.ensure_bundles(session)
         if self.policy_options.punt_meter and not session.meter_ok:
             self.ensure_meter(session)
+        steps["switch config"] = time.monotonic()
         current = self._current(session)
+        steps["read-back"] = time.monotonic()
         plan: UpdatePlan = self.runtime.run_blocking(plan_update, current, desired)
+        steps["diff"] = time.monotonic()
         if plan.empty:
             # The first confirmation of a connection is worth an INFO line
             # (a warm restart found the switch already right); later ones are noise.
@@ -94,9 +99,11 @@ class SwitchSync:
         done = time.monotonic()
         if self.metrics is not None:
             self.metrics.change_latency.observe(done - max(noticed_at, started))
+        steps["send + confirm"] = done
         LOG.info("switch %s: policy revision %s installed, %d entries (%s) in %.0f ms "
-                 "(%.0f ms after connect)", session.label, snap.revision, len(desired),
-                 plan.summary(), (done - started) * 1000, (done - session.connected_mono) * 1000)
+                 "(%.0f ms after connect; %s)", session.label, snap.revision, len(desired),
+                 plan.summary(), (done - started) * 1000, (done - session.connected_mono) * 1000,
+                 _durations(started, steps))
 
     def _current(self, session: SwitchSession) -> frozenset[FlowSpec]:
         """What the switch holds: read back when unknown or due, else what was installed."""
@@ -210,6 +217,15 @@ class SwitchSync:
             raise UpdateFailed("; ".join(channel.errors))
         session.meter_ok = True
         LOG.info("switch %s: punt meter %d set to %d packets/s", session.label, meter_id, rate)
+
+
+def _durations(started: float, steps: dict[str, float]) -> str:
+    """``compile 12 ms, read-back 3 ms, ...``: where an update's time went."""
+    parts, previous = [], started
+    for name, at in steps.items():
+        parts.append(f"{name} {(at - previous) * 1000:.0f} ms")
+        previous = at
+    return ", ".join(parts)
 
 
 def _parse_all(dp: Any, body: list[Any]) -> list[tuple[FlowSpec | None, Any]]:
