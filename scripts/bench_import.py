@@ -122,7 +122,7 @@ def write_dataset(path: Path, lines: int, seed: int = 25) -> dict[str, int]:
         name = f"Customer {subscribers}"
         for port_text, vlan, prefixes in points:
             rows.append(
-                [account, name, kind, dpid, port_text, vlan, prefixes, exempt, reason, until]
+                [account, name, kind, dpid, port_text, vlan, prefixes, exempt, reason, until, ""]
             )
     rng.shuffle(rows)  # billing exports are not sorted by account either
     with open(path, "w", encoding="utf-8", newline="") as stream:

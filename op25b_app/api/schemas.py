@@ -28,7 +28,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from op25b_app.service import limits
+from op25b_app.service import ENCAPSULATIONS, limits
 
 # Ranges are *documented* here (so clients and the contract test's generator
 # know them) but enforced by the service, whose errors name field and value
@@ -63,6 +63,12 @@ DpidIn = Annotated[
 Port = Annotated[StrictInt, WithJsonSchema({"type": "integer", **_PORT_RANGE})]
 Vlan = Annotated[StrictInt, WithJsonSchema({"type": "integer", **_VLAN_RANGE})]
 RoleName = Literal["edge", "core"]
+#: An encapsulation an attachment may carry. The names are documented as an
+#: enum but checked by the service, whose error names field and value exactly
+#: as the CLI's and the CSV import's do.
+Encapsulation = Annotated[
+    StrictStr, WithJsonSchema({"type": "string", "enum": sorted(ENCAPSULATIONS)})
+]
 
 
 class _Request(BaseModel):
@@ -176,6 +182,13 @@ class AttachmentCreate(_Request):
     prefixes: list[Text] = Field(
         default_factory=list, description="Source prefixes (IPv4 or IPv6); empty: any source."
     )
+    carries: list[Encapsulation] = Field(
+        default_factory=list,
+        description="Encapsulations this port (and VLAN) carries on purpose: stacked VLAN "
+        "tags (qinq), MPLS (mpls), PPPoE sessions (pppoe). From customer ports they are "
+        "dropped, because the switch cannot see the IP inside; listed here they pass on "
+        "this port/VLAN. Duplicates collapse; empty: none.",
+    )
 
 
 class AttachmentsAdd(_Request):
@@ -228,6 +241,10 @@ class Attachment(_Response):
     vlan: int | None
     prefix: str | None
     match_key: str
+    carries: list[str] = Field(
+        description="Encapsulations this port/VLAN carries on purpose (passed, not dropped), "
+        "sorted; empty: none."
+    )
 
 
 class Subscriber(_Response):
@@ -340,6 +357,12 @@ class SwitchState(_Response):
     in_sync: bool
     entries: int
     last_error: str | None
+    fragment_mode: str | None = Field(
+        description="The switch's fragment handling as read back: nx-match (wanted: a "
+        "fragmented SYN meets its subscriber's own entry), or normal, drop, reassemble, "
+        "unknown (every TCP first fragment from customer ports is dropped, exempt "
+        "subscribers' too); null: not read yet."
+    )
     updated_at: dt.datetime
 
 

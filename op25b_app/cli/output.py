@@ -141,10 +141,11 @@ def subscriber_detail(s: SubscriberView) -> str:
                 str(a.port),
                 "*" if a.vlan is None else str(a.vlan),
                 a.prefix or "*",
+                ",".join(a.carries) or "-",
             ]
             for a in s.attachments
         ]
-        attached = table(["ID", "SWITCH", "DPID", "PORT", "VLAN", "PREFIX"], rows)
+        attached = table(["ID", "SWITCH", "DPID", "PORT", "VLAN", "PREFIX", "CARRIES"], rows)
         lines.extend("  " + line for line in attached.splitlines())
     else:
         lines.append("attachments: none")

@@ -8,9 +8,9 @@ the rows returned).
 
 It is also the last line of defence against rows written by hand with a SQL
 client: anything the compiler could misread (a bad prefix, a port out of
-range, an unknown role, a non-UTC-parsable time) raises ``SnapshotError``
-naming the table, row, field and value, so the controller can keep enforcing
-the previous good policy and tell the operator exactly what to fix.
+range, an unknown role or encapsulation, a non-UTC-parsable time) raises
+``SnapshotError`` naming the table, row, field and value, so the controller can
+keep enforcing the previous good policy and tell the operator exactly what to fix.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from op25b_app.db.models import (
     Switch,
     SwitchUplink,
     as_utc,
+    carries_from_db,
     dpid_from_db,
 )
 
@@ -214,15 +215,8 @@ def _load_attachments(
         return {}
     query = (
         sa.select(
-            at.c.id,
-            at.c.switch_id,
-            _raw(at.c.port),
-            _raw(at.c.vlan),
-            at.c.prefix,
-            su.c.id,
-            su.c.account,
-            su.c.type_id,
-            _raw(su.c.exempt),
+            at.c.id, at.c.switch_id, _raw(at.c.port), _raw(at.c.vlan), at.c.prefix,
+            _raw(at.c.carries), su.c.id, su.c.account, su.c.type_id, _raw(su.c.exempt),
             _raw(su.c.exempt_until),
         )
         .select_from(at.join(su, at.c.subscriber_id == su.c.id))
@@ -231,22 +225,13 @@ def _load_attachments(
     if switch_ids is not None:
         query = query.where(at.c.switch_id.in_(switch_ids))
     parse_prefix = _prefix_parser("attachments")
+    parse_carries = _carries_parser()
     # Subscriber-level facts are validated once per subscriber, not per attachment.
     subscriber_cache: dict[int, tuple[str, str, bool, bool, dt.datetime | None]] = {}
     by_dpid: dict[int, list[AttachmentRule]] = {}
     seen: dict[tuple[int, int, int | None, str | None], int] = {}
-    for (
-        row_id,
-        switch_id,
-        port,
-        vlan,
-        prefix,
-        subscriber_id,
-        account,
-        type_id,
-        exempt,
-        exempt_until,
-    ) in conn.execute(query).all():
+    for (row_id, switch_id, port, vlan, prefix, carries, subscriber_id, account, type_id, exempt,
+         exempt_until) in conn.execute(query).all():
         dpid = dpid_by_switch_id.get(switch_id)
         if dpid is None:
             raise SnapshotError("attachments", row_id, "switch_id", switch_id, "no such switch")
@@ -275,6 +260,7 @@ def _load_attachments(
                 type_blocked=facts[2],
                 exempt=facts[3],
                 exempt_until=facts[4],
+                carries=parse_carries(row_id, carries),
             )
         )
     return {dpid: tuple(rules) for dpid, rules in by_dpid.items()}
@@ -316,6 +302,28 @@ def _load_mtas(conn: Connection) -> tuple[MtaRule, ...]:
             )
         mtas.append(MtaRule(name=name, prefix=network))
     return tuple(mtas)
+
+
+def _carries_parser() -> Callable[[int, Any], frozenset[str]]:
+    """A parser of ``attachments.carries`` that checks each distinct stored text once.
+
+    Nearly every row holds NULL and the rest a handful of distinct lists, so
+    150k rows cost 150k dict lookups. Anything but a comma list of known kinds
+    (``carries_from_db``) names its row: a kind the compiler does not know
+    would silently pass nothing while the operator believes it passes.
+    """
+    known: dict[Any, frozenset[str]] = {None: frozenset()}
+
+    def parse(row_id: int, text: Any) -> frozenset[str]:
+        kinds = known.get(text)
+        if kinds is None:
+            try:
+                kinds = known[text] = carries_from_db(text)
+            except ValueError as error:
+                raise SnapshotError("attachments", row_id, "carries", text, str(error)) from None
+        return kinds
+
+    return parse
 
 
 def _prefix_parser(table: str) -> Callable[[int, Any], netaddr.IPNetwork]:

@@ -30,6 +30,11 @@ class SwitchRow:
     revision_applied: int | None
     entries: int
     last_error: str | None
+    #: The switch's fragment handling as read back ("nx-match" wanted; "normal",
+    #: "drop", "reassemble", "unknown"); None = not read yet. Stored so that
+    #: ``op25b status`` shows a switch whose fragmented SYNs meet the guard's
+    #: drop instead of the subscriber's own entry.
+    fragment_mode: str | None = None
 
 
 def _upsert(engine: Engine, table: sa.FromClause, row: dict[str, Any], keys: list[str]) -> Any:
@@ -66,7 +71,8 @@ def write_switches(engine: Engine, controller_id: str, rows: list[SwitchRow],
         for r in rows:
             row = {"controller_id": controller_id, "dpid": r.dpid, "connected": r.connected,
                    "connected_since": r.connected_since, "revision_applied": r.revision_applied,
-                   "entries": r.entries, "last_error": r.last_error, "updated_at": now}
+                   "entries": r.entries, "last_error": r.last_error,
+                   "fragment_mode": r.fragment_mode, "updated_at": now}
             conn.execute(_upsert(engine, SwitchStatus.__table__, row, ["controller_id", "dpid"]))
 
 
@@ -91,7 +97,7 @@ def read_status(engine: Engine) -> dict[str, Any]:
              "in_sync": bool(s["connected"] and s["revision_applied"] is not None
                              and s["last_error"] is None),
              "entries": s["entries"], "last_error": s["last_error"],
-             "updated_at": s["updated_at"]}
+             "fragment_mode": s["fragment_mode"], "updated_at": s["updated_at"]}
             for s in switches
         ],
     }

@@ -28,6 +28,7 @@ def switch_row(session: SwitchSession, connected: bool = True) -> SwitchRow:
         revision_applied=session.applied_revision,
         entries=len(session.installed) if session.installed is not None else 0,
         last_error=session.last_error,
+        fragment_mode=session.fragment_mode,
     )
 
 

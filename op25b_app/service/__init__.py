@@ -7,7 +7,7 @@ named beside it.
 """
 
 from op25b_app.core import limits
-from op25b_app.core.constants import MODES
+from op25b_app.core.constants import ENCAPSULATIONS, MODES
 from op25b_app.core.snapshot import ROLE_CORE, ROLE_EDGE, ROLES
 from op25b_app.service.attachments import AttachmentSpec
 from op25b_app.service.audit_read import AuditEntryView
@@ -47,6 +47,7 @@ from op25b_app.service.inputs import (
     parse_time,
     parse_vlan,
     parse_zone,
+    split_carries,
 )
 from op25b_app.service.policy_service import PolicyService
 from op25b_app.service.queries import PolicyPreview
@@ -61,14 +62,15 @@ from op25b_app.service.views import (
 )
 
 __all__ = [
-    "CSV_COLUMNS", "DEFAULT_DB_URL", "MODES", "ROLES", "ROLE_CORE", "ROLE_EDGE", "UNCHANGED",
-    "AttachmentSpec", "AttachmentView", "AuditEntryView", "Conflict", "ConnectionTypeView",
+    "CSV_COLUMNS", "DEFAULT_DB_URL", "ENCAPSULATIONS", "MODES", "ROLES", "ROLE_CORE",
+    "ROLE_EDGE", "UNCHANGED", "AttachmentSpec", "AttachmentView", "AuditEntryView", "Conflict",
+    "ConnectionTypeView",
     "DatabaseUnavailable", "ImportProblem", "ImportProgress", "ImportRejected", "ImportResult",
     "MtaView",
     "NotFound", "PolicyPreview", "PolicyService", "SchemaNotCurrent", "ServiceError",
     "StoredDataError", "SubscriberRecord", "SubscriberView", "SwitchView", "ValidationError",
     "check_schema", "limits", "open_database", "parse_attach_point", "parse_dpid", "parse_port",
     "parse_prefix", "parse_since", "parse_span", "parse_time", "parse_vlan", "parse_zone",
-    "read_file", "read_records", "safe_url", "schema_status", "to_jsonable", "upgrade_schema",
-    "write_records",
+    "read_file", "read_records", "safe_url", "schema_status", "split_carries", "to_jsonable",
+    "upgrade_schema", "write_records",
 ]

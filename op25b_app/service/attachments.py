@@ -1,9 +1,10 @@
 """Where a subscriber's traffic enters: attachment specs, checked before any row is written.
 
-A caller says where to attach (switch, port, optional VLAN, prefixes) in an
-``AttachmentSpec``; ``plan_attachments`` checks every spec against the
-stored switches, attachments and MTAs with the shared ``rules`` and returns
-rows ready to insert, so a subscriber is attached everywhere or nowhere.
+A caller says where to attach (switch, port, optional VLAN, prefixes, carried
+encapsulations) in an ``AttachmentSpec``; ``plan_attachments`` checks every
+spec against the stored switches, attachments and MTAs with the shared
+``rules`` and returns rows ready to insert, so a subscriber is attached
+everywhere or nowhere.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from op25b_app.db.models import Attachment, Subscriber, Switch, make_match_key
 from op25b_app.service.errors import ValidationError
-from op25b_app.service.inputs import parse_dpid, parse_port, parse_prefix, parse_vlan
+from op25b_app.service.inputs import (
+    parse_carries,
+    parse_dpid,
+    parse_port,
+    parse_prefix,
+    parse_vlan,
+)
 from op25b_app.service.rules import (
     MtaIndex,
     attachment_taken,
@@ -31,13 +38,17 @@ class AttachmentSpec:
     """Where to attach a subscriber, as given by the caller (not yet validated).
 
     One attachment row is created per prefix; no prefixes means one row
-    matching any source on that port/VLAN.
+    matching any source on that port/VLAN. ``carries`` names encapsulations
+    (``mpls``, ``pppoe``, ``qinq``) that port/VLAN carries on purpose, so the
+    guard band passes them there instead of dropping them; every row of the
+    spec gets them.
     """
 
     dpid: int | str
     port: int | str
     vlan: int | str | None = None
     prefixes: tuple[str, ...] = ()
+    carries: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,6 +60,8 @@ class PlannedAttachment:
     vlan: int | None
     prefix: netaddr.IPNetwork | None
     match_key: str
+    #: Storage text of the carried encapsulations (``carries_to_db``), None for none.
+    carries: str | None = None
 
     def row(self) -> Attachment:
         """The ORM row to add to the subscriber's attachments."""
@@ -58,6 +71,7 @@ class PlannedAttachment:
             vlan=self.vlan,
             prefix=None if self.prefix is None else str(self.prefix),
             match_key=self.match_key,
+            carries=self.carries,
         )
 
 
@@ -73,6 +87,7 @@ def plan_attachments(
         dpid = parse_dpid(spec.dpid)
         port = parse_port(spec.port)
         vlan = parse_vlan(spec.vlan)
+        carries = parse_carries(spec.carries)
         switch = switches.get(dpid) or _registered_switch(session, dpid, spec)
         switches[dpid] = switch
         check_subscriber_port(
@@ -92,7 +107,7 @@ def plan_attachments(
                 if mtas is None:
                     mtas = MtaIndex.load(session)
                 mtas.check("prefix", prefix_text, network)
-            planned.append(PlannedAttachment(switch, port, vlan, network, key))
+            planned.append(PlannedAttachment(switch, port, vlan, network, key, carries))
     return planned
 
 

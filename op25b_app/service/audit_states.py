@@ -16,6 +16,18 @@ from op25b_app.db.models import Subscriber
 from op25b_app.service.views import SwitchView
 
 
+def attachment_state(match_key: str, carries: str | None) -> str:
+    """One attachment as a subscriber's audit state lists it.
+
+    The match key, plus ``+carries=KINDS`` (the storage text) when it carries
+    encapsulations: a change of what passes the guard band then shows as
+    "+attachment 1:7:*:*+carries=mpls, -attachment 1:7:*:*". An attachment
+    without any is recorded exactly as before carries existed, so older
+    entries compare like with like.
+    """
+    return match_key if not carries else f"{match_key}+carries={carries}"
+
+
 def subscriber_state(
     account: str,
     name: str,
@@ -23,12 +35,13 @@ def subscriber_state(
     exempt: bool,
     exempt_reason: str | None,
     exempt_until: dt.datetime | None,
-    match_keys: Iterable[str],
+    attachments: Iterable[str],
 ) -> dict[str, Any]:
     """A subscriber as the audit trail records it (before/after).
 
     Takes plain values, not a row, because the bulk import never builds ORM
-    objects for the 100k subscribers it writes.
+    objects for the 100k subscribers it writes; ``attachments`` are
+    ``attachment_state`` strings.
     """
     return {
         "account": account,
@@ -39,7 +52,7 @@ def subscriber_state(
         "exempt_until": (
             None if exempt_until is None else exempt_until.astimezone(dt.UTC).isoformat()
         ),
-        "attachments": sorted(match_keys),
+        "attachments": sorted(attachments),
     }
 
 
@@ -52,7 +65,7 @@ def subscriber_row_state(subscriber: Subscriber) -> dict[str, Any]:
         subscriber.exempt,
         subscriber.exempt_reason,
         subscriber.exempt_until,
-        (a.match_key for a in subscriber.attachments),
+        (attachment_state(a.match_key, a.carries) for a in subscriber.attachments),
     )
 
 

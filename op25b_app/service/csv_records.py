@@ -9,7 +9,10 @@ Format: UTF-8 (a byte-order mark, as Excel writes it, is accepted), comma
 separated, RFC 4180 quoting, a header line naming every column of
 ``COLUMNS`` once, in any order. Blank lines are ignored. The columns must all
 be present because an import sets each account to exactly what the file says:
-a file silently missing ``exempt`` would end every opt-out in it.
+a file silently missing ``exempt`` would end every opt-out in it. The one
+exception is a column added after files were exported without it
+(``OPTIONAL_COLUMNS``): such a file still imports, with that column's cells
+empty, which is what it meant when it was written.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ log = logging.getLogger(__name__)
 
 #: The documented columns, in the order ``write_records`` writes them.
 COLUMNS: tuple[str, ...] = RECORD_FIELDS
+#: Columns a header may leave out: added later, empty meaning what files
+#: exported before them meant (``carries``: no carried encapsulations).
+OPTIONAL_COLUMNS: frozenset[str] = frozenset({"carries"})
 
 
 def read_records(stream: TextIO) -> tuple[list[SubscriberRecord], list[ImportProblem]]:
@@ -40,6 +46,7 @@ def read_records(stream: TextIO) -> tuple[list[SubscriberRecord], list[ImportPro
     problems: list[ImportProblem] = []
     reader = csv.reader(stream, strict=True)
     order: list[int] | None = None
+    width = 0
     last_line = 0
     try:
         for row in reader:
@@ -51,16 +58,18 @@ def read_records(stream: TextIO) -> tuple[list[SubscriberRecord], list[ImportPro
                 order, header_problems = _header(row, line)
                 if header_problems:
                     return [], header_problems
+                width = len(row)
                 continue
-            if len(row) != len(order):
+            if len(row) != width:
                 problems.append(
                     ImportProblem(line, "line", _clip(",".join(row)),
-                                  f"has {len(row)} fields, the header has {len(order)}")
+                                  f"has {len(row)} fields, the header has {width}")
                 )
                 continue
             if order is _IDENTITY_ORDER:
                 records.append(SubscriberRecord.from_values(row, line))
             else:
+                row.append("")  # index ``width``: what an absent optional column reads
                 records.append(SubscriberRecord.from_values([row[i] for i in order], line))
     except csv.Error as error:
         problems.append(ImportProblem(reader.line_num, "line", "", f"malformed CSV: {error}"))
@@ -97,7 +106,8 @@ _IDENTITY_ORDER: list[int] = list(range(len(COLUMNS)))
 
 
 def _header(row: list[str], line: int) -> tuple[list[int], list[ImportProblem]]:
-    """Map the header's columns onto ``COLUMNS``; problems if it does not name each once."""
+    """Map the header's columns onto ``COLUMNS``; problems unless it names each once
+    (an optional one at most once)."""
     names = [cell.strip().lower() for cell in row]
     if names and names[0].startswith("\ufeff"):
         names[0] = names[0][1:]
@@ -109,12 +119,15 @@ def _header(row: list[str], line: int) -> tuple[list[int], list[ImportProblem]]:
         elif names.index(name) != index:
             problems.append(ImportProblem(line, "header", row[index], "column named twice"))
     for name in COLUMNS:
-        if name not in names:
+        if name not in names and name not in OPTIONAL_COLUMNS:
             problems.append(ImportProblem(line, "header", name, "column missing"))
     if problems:
         return [], problems
-    order = [names.index(name) for name in COLUMNS]
-    return (_IDENTITY_ORDER if order == _IDENTITY_ORDER else order), []
+    # An absent optional column reads the empty cell the reader appends at len(names)
+    # (so a header missing only the last column maps like the identity, but is not it).
+    order = [names.index(name) if name in names else len(names) for name in COLUMNS]
+    identity = order == _IDENTITY_ORDER and len(names) == len(COLUMNS)
+    return (_IDENTITY_ORDER if identity else order), []
 
 
 def _clip(text: str, limit: int = 80) -> str:

@@ -16,16 +16,20 @@ from sqlalchemy.orm import Session
 from op25b_app.db.models import Attachment, ConnectionType, Subscriber, Switch
 from op25b_app.service.import_records import SubscriberRecord
 
-#: subscriber id -> (dpid, port, vlan or -1) -> the prefixes there (None: any source).
-_Points = dict[int, dict[tuple[int, int, int], list[str | None]]]
+#: subscriber id -> (dpid, port, vlan or -1, carries or "") -> the prefixes there
+#: (None: any source).
+_Point = tuple[int, int, int, str]
+_Points = dict[int, dict[_Point, list[str | None]]]
 
 
 def export_records(session: Session, tz: dt.tzinfo | None) -> list[SubscriberRecord]:
     """Every subscriber as records (one per attachment point), by account.
 
-    The output re-imports as a no-op: prefixes of one point share a record,
-    an "any source" attachment at a point that also has prefixes gets its own
-    record, and times carry their offset (in ``tz``, else UTC).
+    The output re-imports as a no-op: prefixes of one point that carry the
+    same encapsulations share a record (a record's ``carries`` applies to
+    all its prefixes), an "any source" attachment at a point that also has
+    prefixes gets its own record, and times carry their offset (in ``tz``,
+    else UTC).
     """
     su = Subscriber.__table__
     ct = ConnectionType.__table__
@@ -57,26 +61,27 @@ def _attachment_points(session: Session) -> _Points:
     at = Attachment.__table__
     sw = Switch.__table__
     points: _Points = {}
-    for subscriber_id, dpid, port, vlan, prefix in session.execute(
-        sa.select(at.c.subscriber_id, sw.c.dpid, at.c.port, at.c.vlan, at.c.prefix)
+    for subscriber_id, dpid, port, vlan, prefix, carries in session.execute(
+        sa.select(at.c.subscriber_id, sw.c.dpid, at.c.port, at.c.vlan, at.c.prefix, at.c.carries)
         .select_from(at.join(sw, at.c.switch_id == sw.c.id))
     ):
         points.setdefault(subscriber_id, {}).setdefault(
-            (dpid, port, -1 if vlan is None else vlan), []
+            (dpid, port, -1 if vlan is None else vlan, carries or ""), []
         ).append(prefix)
     return points
 
 
 def _point_records(
-    common: SubscriberRecord, mine: dict[tuple[int, int, int], list[str | None]] | None
+    common: SubscriberRecord, mine: dict[_Point, list[str | None]] | None
 ) -> list[SubscriberRecord]:
     """The records of one subscriber: one without a point if it has none."""
     if not mine:
         return [common]
     records: list[SubscriberRecord] = []
-    for (dpid, port, vlan), prefixes in sorted(mine.items()):
+    for (dpid, port, vlan, carries), prefixes in sorted(mine.items()):
         point = dataclasses.replace(
-            common, dpid=f"{dpid:#x}", port=str(port), vlan="" if vlan < 0 else str(vlan)
+            common, dpid=f"{dpid:#x}", port=str(port), vlan="" if vlan < 0 else str(vlan),
+            carries=carries.replace(",", " "),  # space-separated, like prefixes
         )
         if None in prefixes:
             records.append(point)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from op25b_app.db.engine import insert_many
 from op25b_app.db.models import Attachment, Subscriber
 from op25b_app.service.audit import AuditRecorder, encode_state
-from op25b_app.service.audit_states import subscriber_state
+from op25b_app.service.audit_states import attachment_state, subscriber_state
 from op25b_app.service.import_lookups import chunks, keyed
 from op25b_app.service.import_plan import ImportPlan
 from op25b_app.service.import_records import ImportProgress
@@ -48,18 +48,22 @@ def apply_import(
     progress: ImportProgress | None = None,
 ) -> None:
     """Write a checked plan: deletes first (so a match can move between accounts), then
-    subscriber updates, new subscribers, new attachments, and the audit entries."""
+    subscriber updates (with changed carries of kept attachments), new subscribers,
+    new attachments, and the audit entries."""
     conn = session.connection()
     tick = _ticker(progress, len(plan.added) + len(plan.updated))
     stale = _delete_stale_attachments(session, conn, plan)
+    recarried = 0
     if plan.updated:
         _update_subscribers(conn, plan, now)
+        recarried = _update_carries(conn, plan)
         tick(len(plan.updated))
     ids = _insert_subscribers(session, conn, plan, now, tick)
     attachment_rows = _new_attachment_rows(plan, ids)
     insert_many(conn, _ATTACHMENTS, attachment_rows)
     _record_audit(plan, recorder, source)
-    written = len(stale) + len(plan.updated) + len(plan.added) + len(attachment_rows)
+    written = (len(stale) + len(plan.updated) + recarried + len(plan.added)
+               + len(attachment_rows))
     _refresh_statistics(conn, written)
 
 
@@ -124,6 +128,22 @@ def _update_subscribers(conn: Connection, plan: ImportPlan, now: dt.datetime) ->
     )
 
 
+def _update_carries(conn: Connection, plan: ImportPlan) -> int:
+    """Set the carried encapsulations of kept attachments the file changes (one
+    executemany); returns how many. In place, not delete and re-add, so the
+    attachment keeps its id and with it its entries' cookie and counters."""
+    at = _ATTACHMENTS
+    changes = [{"b_id": att_id, "b_carries": carries}
+               for account in plan.updated for att_id, carries in plan.carries_changed(account)]
+    if changes:
+        conn.execute(
+            sa.update(at).where(at.c.id == sa.bindparam("b_id"))
+            .values(carries=sa.bindparam("b_carries", type_=at.c.carries.type)),
+            changes,
+        )
+    return len(changes)
+
+
 def _insert_subscribers(
     session: Session, conn: Connection, plan: ImportPlan, now: dt.datetime,
     tick: Callable[[int], None],
@@ -166,6 +186,7 @@ def _new_attachment_rows(plan: ImportPlan, ids: dict[str, int]) -> list[dict[str
                         "vlan": vlan,
                         "prefix": prefix,
                         "match_key": key,
+                        "carries": row.carries,
                     }
                 )
     return rows
@@ -192,7 +213,8 @@ def _record_audit(plan: ImportPlan, recorder: AuditRecorder, source: str) -> Non
         old = plan.stored[account]
         before = subscriber_state(
             account, old.name, plan.type_names.get(old.type_id, str(old.type_id)),
-            old.exempt, old.reason, old.until, old.attachments,
+            old.exempt, old.reason, old.until,
+            (attachment_state(key, old.carries.get(key)) for key in old.attachments),
         )
         recorder.record_encoded(
             "subscriber", account, "import-update", encode_state(before),
@@ -222,7 +244,8 @@ def _record_audit(plan: ImportPlan, recorder: AuditRecorder, source: str) -> Non
 
 def _new_state(plan: ImportPlan, account: str) -> dict[str, Any]:
     group = plan.accounts[account]
+    carries = plan.new_carries(account)
     return subscriber_state(
         account, group.name, group.type_name, group.exempt, group.reason, group.until,
-        plan.new_keys(account),
+        (attachment_state(key, carries.get(key)) for key in plan.new_keys(account)),
     )

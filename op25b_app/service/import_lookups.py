@@ -38,6 +38,8 @@ class StoredSubscriber:
     until: dt.datetime | None
     #: match_key -> attachment id
     attachments: dict[str, int]
+    #: match_key -> stored carries text, for the attachments that carry any
+    carries: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(slots=True)
@@ -83,7 +85,8 @@ def load_switches(session: Session) -> dict[int, SwitchFacts]:
 
 
 def load_stored(session: Session, accounts: Sequence[str]) -> dict[str, StoredSubscriber]:
-    """The stored subscribers among ``accounts``, with their attachments' ids by match key."""
+    """The stored subscribers among ``accounts``, with their attachments' ids (and
+    carried encapsulations) by match key."""
     su = Subscriber.__table__
     at = Attachment.__table__
     existing: dict[str, StoredSubscriber] = {}
@@ -100,10 +103,13 @@ def load_stored(session: Session, accounts: Sequence[str]) -> dict[str, StoredSu
             by_id[row_id] = entry
     ids = list(by_id)
     for condition in keyed(session, at.c.subscriber_id, ids):
-        for att_id, subscriber_id, key in session.execute(
-            sa.select(at.c.id, at.c.subscriber_id, at.c.match_key).where(condition)
+        for att_id, subscriber_id, key, carries in session.execute(
+            sa.select(at.c.id, at.c.subscriber_id, at.c.match_key, at.c.carries).where(condition)
         ):
-            by_id[subscriber_id].attachments[key] = att_id
+            entry = by_id[subscriber_id]
+            entry.attachments[key] = att_id
+            if carries:
+                entry.carries[key] = carries
     return existing
 
 

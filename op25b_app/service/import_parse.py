@@ -20,11 +20,13 @@ from op25b_app.db.models import make_match_key
 from op25b_app.service.errors import ServiceError, ValidationError
 from op25b_app.service.import_records import ImportProblem, SubscriberRecord
 from op25b_app.service.inputs import (
+    parse_carries,
     parse_dpid,
     parse_port,
     parse_prefix_text,
     parse_time,
     parse_vlan,
+    split_carries,
 )
 from op25b_app.service.rules import check_account, check_exempt_reason, check_subscriber_name
 
@@ -50,6 +52,8 @@ class ParsedRow:
     networks: list[tuple[netaddr.IPNetwork, str, str]]
     #: match_key -> (field, value to blame in errors, canonical prefix or None).
     keys: dict[str, tuple[str, str, str | None]]
+    #: Storage text of the encapsulations every attachment of the line carries.
+    carries: str | None = None
 
     @classmethod
     def pointless(cls, record: SubscriberRecord) -> ParsedRow:
@@ -205,7 +209,8 @@ def _parse_point(record: SubscriberRecord, problems: Problems) -> ParsedRow | No
     """The attachment part of a record, or None after recording problems."""
     line = record.line
     if not record.dpid.strip() and not record.port.strip():
-        for field, value in (("vlan", record.vlan), ("prefixes", record.prefixes)):
+        for field, value in (("vlan", record.vlan), ("prefixes", record.prefixes),
+                             ("carries", record.carries)):
             if value.strip():
                 problems.add_text(line, field, value, "needs a dpid and port")
                 return None
@@ -220,6 +225,9 @@ def _parse_point(record: SubscriberRecord, problems: Problems) -> ParsedRow | No
     if record.port.strip():
         port = problems.attempt(line, parse_port, record.port)
     vlan = problems.attempt(line, parse_vlan, record.vlan)
+    carries = None  # nearly every line: no cell, or an empty one
+    if record.carries:
+        carries = problems.attempt(line, parse_carries, split_carries(record.carries))
     networks: list[tuple[netaddr.IPNetwork, str, str]] = []
     for text in record.prefixes.split():
         parsed = problems.attempt(line, parse_prefix_text, text, "prefixes")
@@ -230,7 +238,7 @@ def _parse_point(record: SubscriberRecord, problems: Problems) -> ParsedRow | No
     keys = _match_keys(record, (dpid, port, vlan), networks, problems)
     if len(problems.items) > found:
         return None
-    return ParsedRow(line, record, (dpid, port, vlan), networks, keys)
+    return ParsedRow(line, record, (dpid, port, vlan), networks, keys, carries)
 
 
 def _match_keys(

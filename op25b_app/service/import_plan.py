@@ -67,6 +67,22 @@ class ImportPlan:
         """The match keys the file gives ``account``."""
         return {key for row in self.accounts[account].rows for key in row.keys}
 
+    def new_carries(self, account: str) -> dict[str, str]:
+        """match_key -> carries text, for the attachments the file gives ``account``
+        that carry encapsulations (the form ``StoredSubscriber.carries`` has)."""
+        return {key: row.carries for row in self.accounts[account].rows if row.carries
+                for key in row.keys}
+
+    def carries_changed(self, account: str) -> list[tuple[int, str | None]]:
+        """(attachment id, new carries) of the stored attachments ``account`` keeps
+        whose carried encapsulations the file changes: updated in place, so the
+        entry keeps its id (cookie, counters)."""
+        stored = self.stored[account]
+        kept = self.new_keys(account)
+        new = self.new_carries(account)
+        return [(att_id, new.get(key)) for key, att_id in stored.attachments.items()
+                if key in kept and new.get(key) != stored.carries.get(key)]
+
     def result(self, *, dry_run: bool, revision: int | None) -> ImportResult:
         """The ``ImportResult`` describing this plan."""
         return ImportResult(
@@ -219,6 +235,7 @@ def _diff(plan: ImportPlan) -> None:
             and (old.reason or None) == group.reason
             and old.until == group.until
             and old_keys == new_keys
+            and old.carries == plan.new_carries(account)
         )
         if same:
             plan.unchanged += 1

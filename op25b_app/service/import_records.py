@@ -32,6 +32,7 @@ RECORD_FIELDS: tuple[str, ...] = (
     "exempt",
     "exempt_reason",
     "exempt_until",
+    "carries",
 )
 
 #: ``progress(phase, done, total)``; phases "check" and "write".
@@ -55,14 +56,18 @@ class SubscriberRecord:
     exempt: str = ""
     exempt_reason: str = ""
     exempt_until: str = ""
+    #: Encapsulations this attachment point carries on purpose (comma- or
+    #: space-separated kinds; empty: none). Last because it came last: a file
+    #: written before it existed is this format without its final column.
+    carries: str = ""
     line: int | None = None
 
     @classmethod
     def from_values(cls, values: Sequence[str], line: int | None = None) -> SubscriberRecord:
-        """A record from the ten fields in ``RECORD_FIELDS`` order."""
+        """A record from the eleven fields in ``RECORD_FIELDS`` order."""
         return cls(
             values[0], values[1], values[2], values[3], values[4],
-            values[5], values[6], values[7], values[8], values[9], line,
+            values[5], values[6], values[7], values[8], values[9], values[10], line,
         )
 
     def values(self) -> tuple[str, ...]:
@@ -78,6 +83,7 @@ class SubscriberRecord:
             self.exempt,
             self.exempt_reason,
             self.exempt_until,
+            self.carries,
         )
 
 

@@ -1,7 +1,7 @@
 """Parsing and checking of every input field, with errors that name field and value.
 
 One definition for each kind of input (datapath ids, ports, VLANs, prefixes,
-times, spans, time zones, names), shared by the single writes, the bulk
+carried encapsulations, times, spans, time zones, names), shared by the single writes, the bulk
 import, the CLI and the REST API, so the same cell gets the same verdict and
 the same message whichever way it arrives.
 """
@@ -11,11 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from collections.abc import Iterable
 
 import netaddr
 
+from op25b_app.core.constants import ENCAPSULATIONS
 from op25b_app.core.limits import MAX_DPID, MAX_PORT, MAX_VLAN, MIN_PORT, MIN_VLAN
 from op25b_app.core.prefixes import IPV4_MAPPED, plain_prefix
+from op25b_app.db.models import carries_to_db
 from op25b_app.service.errors import ValidationError
 
 #: Switch and MTA names: identifiers an operator types and every log line prints.
@@ -24,6 +27,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 #: ASCII control characters: never part of a name, and PostgreSQL refuses NUL.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: Between the kinds of a carried-encapsulations cell: "mpls,qinq", "mpls qinq".
+_CARRIES_SEPARATORS = re.compile(r"[\s,]+")
 
 
 def parse_int(field: str, value: int | str, low: int, high: int, what: str) -> int:
@@ -112,6 +117,29 @@ def parse_attach_point(value: str, field: str = "attach") -> tuple[int, int, int
     port = parse_port(parts[1], "port")
     vlan = parse_vlan(parts[2], "vlan") if len(parts) == 3 else None
     return dpid, port, vlan
+
+
+def parse_carries(value: Iterable[str], field: str = "carries") -> str | None:
+    """Encapsulations an attachment carries on purpose, as their storage text.
+
+    Each kind must be a name of ``ENCAPSULATIONS`` exactly as written there
+    (the API documents them as an enum, so " MPLS" is not quietly accepted
+    by one interface and refused by another); duplicates collapse. Returns
+    the canonical text (``mpls,qinq``), None for none.
+    """
+    if isinstance(value, str):
+        raise ValidationError(field, value, "expected a list of kinds, not one string")
+    kinds = list(value)
+    for kind in kinds:
+        if not isinstance(kind, str) or kind not in ENCAPSULATIONS:
+            raise ValidationError(field, kind, "not an encapsulation op25b knows "
+                                  f"(known: {', '.join(sorted(ENCAPSULATIONS))})")
+    return carries_to_db(kinds)
+
+
+def split_carries(text: str) -> list[str]:
+    """The kinds in one line of text: separated by commas and/or whitespace (a CSV cell)."""
+    return [kind for kind in _CARRIES_SEPARATORS.split(text) if kind]
 
 
 def parse_time(

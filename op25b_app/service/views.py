@@ -73,6 +73,8 @@ class AttachmentView(_View):
     vlan: int | None
     prefix: str | None
     match_key: str
+    #: Encapsulations this port/VLAN carries on purpose (passed, not guarded).
+    carries: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -134,6 +136,9 @@ def attachment_view(attachment: Attachment) -> AttachmentView:
         vlan=attachment.vlan,
         prefix=attachment.prefix,
         match_key=attachment.match_key,
+        # Split, not checked: showing a row written by hand must not fail; the
+        # controller's loader is what refuses a bad one, naming the row.
+        carries=tuple(attachment.carries.split(",")) if attachment.carries else (),
     )
 
 

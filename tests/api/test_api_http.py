@@ -250,6 +250,34 @@ def test_subscriber_round_trip(client: httpx.Client) -> None:
     assert client.get(f"/subscribers/{account}").status_code == 404
 
 
+def test_attachments_carry_encapsulations(client: httpx.Client) -> None:
+    dpid = new_dpid()
+    add_switch(client, dpid, uplinks=[1])
+    account = unique("BB")
+    body = {"account": account, "type": "broadband", "attachments": [
+        {"dpid": dpid, "port": 7, "vlan": 300, "carries": ["qinq", "mpls", "qinq"]},
+        {"dpid": dpid, "port": 8},
+    ]}
+    response = client.post("/subscribers", json=body)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert [(a["port"], a["carries"]) for a in created["attachments"]] == [
+        (7, ["mpls", "qinq"]), (8, [])]
+    assert client.get(f"/subscribers/{account}").json() == created
+    body = client.post(f"/subscribers/{account}/attachments", json={"attachments": [
+        {"dpid": hex(dpid), "port": 9, "carries": ["pppoe"]}]}).json()
+    assert body["attachments"][-1]["carries"] == ["pppoe"]
+    # The service's rule and message, as the CLI gives them; nothing written.
+    bad = {"account": unique("BB"), "type": "broadband",
+           "attachments": [{"dpid": dpid, "port": 10, "carries": ["mpls", "vxlan"]}]}
+    error = assert_error(client.post("/subscribers", json=bad), 400, "carries", "vxlan")
+    assert error["error"].endswith("known: mpls, pppoe, qinq)")
+    assert client.get(f"/subscribers/{bad['account']}").status_code == 404
+    # A string where the list belongs is a shape error naming the path.
+    bad["attachments"][0]["carries"] = "mpls"
+    assert_error(client.post("/subscribers", json=bad), 400, "attachments.0.carries", "mpls")
+
+
 def test_patch_is_all_or_nothing(client: httpx.Client) -> None:
     dpid = new_dpid()
     add_switch(client, dpid)
@@ -386,7 +414,7 @@ def test_status_is_what_op25b_status_reads(api: ApiProcess, client: httpx.Client
     try:
         write_controller(engine, "ctl-test", 4242, now, now, 3, None)
         write_switches(engine, "ctl-test",
-                       [SwitchRow(0x1, True, now, 3, 12, None),
+                       [SwitchRow(0x1, True, now, 3, 12, None, fragment_mode="nx-match"),
                         SwitchRow(0x2, False, None, None, 0, "barrier timeout")], now)
         expected = to_jsonable(read_status(engine))
     finally:
@@ -399,6 +427,7 @@ def test_status_is_what_op25b_status_reads(api: ApiProcess, client: httpx.Client
     assert body["controllers"][0]["pid"] == 4242
     assert [(s["dpid"], s["connected"], s["entries"], s["last_error"])
             for s in body["switches"]] == [(1, True, 12, None), (2, False, 0, "barrier timeout")]
+    assert [s["fragment_mode"] for s in body["switches"]] == ["nx-match", None]
     for got, want in zip(body["switches"], expected["switches"], strict=True):
         for key, value in want.items():
             if key.endswith(("_at", "_since")) and value is not None:

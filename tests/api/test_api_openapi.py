@@ -7,6 +7,7 @@ from typing import get_args
 
 from op25b_app.api.openapi import generated_document, render
 from op25b_app.api.schemas import RoleName
+from op25b_app.core.constants import ENCAPSULATIONS
 from op25b_app.core.snapshot import ROLES
 from tests.api.conftest import REPO
 
@@ -40,3 +41,13 @@ def test_every_operation_documents_its_error_statuses() -> None:
 
 def test_documented_roles_are_the_service_roles() -> None:
     assert get_args(RoleName) == ROLES
+
+
+def test_documented_encapsulations_are_the_compilers() -> None:
+    document = json.loads(COMMITTED.read_text())
+    schemas = document["components"]["schemas"]
+    carries = schemas["AttachmentCreate"]["properties"]["carries"]
+    assert carries["items"]["enum"] == sorted(ENCAPSULATIONS)
+    assert "carries" not in schemas["AttachmentCreate"].get("required", [])
+    assert "carries" in schemas["Attachment"]["required"]
+    assert "fragment_mode" in schemas["SwitchState"]["properties"]

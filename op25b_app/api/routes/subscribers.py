@@ -112,7 +112,8 @@ def remove_attachment(svc: Service, account: AccountPath, attachment_id: int) ->
 
 def _specs(attachments: Sequence[schemas.AttachmentCreate]) -> list[AttachmentSpec]:
     """Request attachments as the service's specs (values are checked by the service)."""
-    return [AttachmentSpec(dpid=a.dpid, port=a.port, vlan=a.vlan, prefixes=tuple(a.prefixes))
+    return [AttachmentSpec(dpid=a.dpid, port=a.port, vlan=a.vlan, prefixes=tuple(a.prefixes),
+                           carries=tuple(a.carries))
             for a in attachments]
 
 

@@ -20,8 +20,9 @@ def register(tree: CommandTree) -> None:
         "status",
         _status,
         "what each controller reports about each switch",
-        "Connected switches, revision applied vs the database's, entries, last "
-        "error, as the controllers wrote them into the database.",
+        "Connected switches, revision applied vs the database's, entries, fragment "
+        "handling (nx-match wanted: otherwise every TCP first fragment from customers "
+        "is dropped), last error, as the controllers wrote them into the database.",
         "op25b status --json",
     )
 
@@ -43,11 +44,13 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append("no switch has been reported by a controller")
         return "\n".join(lines)
     lines.append(table(
-        ["DPID", "NAME", "CONTROLLER", "CONNECTED", "SINCE", "REVISION", "ENTRIES", "ERROR"],
+        ["DPID", "NAME", "CONTROLLER", "CONNECTED", "SINCE", "REVISION", "ENTRIES",
+         "FRAGMENTS", "ERROR"],
         [[f"{s['dpid']:#x}", s["name"] or "(unregistered)", s["controller_id"],
           "yes" if s["connected"] else "no",
           when(s["connected_since"]) if s["connected_since"] else "-",
           "-" if s["revision_applied"] is None else str(s["revision_applied"]),
-          str(s["entries"]), s["last_error"] or "-"] for s in data["switches"]],
+          str(s["entries"]), s["fragment_mode"] or "-", s["last_error"] or "-"]
+         for s in data["switches"]],
     ))
     return "\n".join(lines)

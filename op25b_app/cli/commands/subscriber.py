@@ -6,16 +6,27 @@ Bulk import and export share the group but live in ``subscriber_csv``.
 from __future__ import annotations
 
 import argparse
+from typing import NamedTuple
 
 from op25b_app.cli.commands import subscriber_csv
 from op25b_app.cli.output import Output
 from op25b_app.cli.parser import Actions, CommandTree
 from op25b_app.service import (
+    ENCAPSULATIONS,
     AttachmentSpec,
     PolicyService,
     SubscriberView,
     parse_attach_point,
+    split_carries,
 )
+
+
+class _AttachPoint(NamedTuple):
+    """One ``--attach`` with the ``--prefix`` and ``--carries`` options after it."""
+
+    where: str
+    prefixes: list[str]
+    carries: list[str]
 
 
 class _AttachAction(argparse.Action):
@@ -29,15 +40,17 @@ class _AttachAction(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         points = list(getattr(namespace, self.dest, None) or [])
-        points.append((values, []))
+        points.append(_AttachPoint(str(values), [], []))
         setattr(namespace, self.dest, points)
 
 
-class _PrefixAction(argparse.Action):
-    """``--prefix P`` belongs to the most recent ``--attach``.
+class _PointAction(argparse.Action):
+    """An option that belongs to the most recent ``--attach`` (``--prefix``, ``--carries``).
 
     Order on the command line is the grouping: a subscriber with several
-    attachment points gives each its own prefixes without a nested syntax.
+    attachment points gives each its own prefixes and carried encapsulations
+    without a nested syntax. ``dest`` names the ``_AttachPoint`` list the
+    value goes to; ``--carries`` takes comma-separated kinds.
     """
 
     def __call__(
@@ -50,7 +63,9 @@ class _PrefixAction(argparse.Action):
         points = getattr(namespace, "attach", None)
         if not points:
             parser.error(f"{option_string} {values} must follow an --attach DPID:PORT[:VLAN]")
-        points[-1][1].append(values)
+        given = str(values)
+        target: list[str] = getattr(points[-1], self.dest)
+        target.extend(split_carries(given) if self.dest == "carries" else [given])
 
 
 def _add_attach_options(parser: argparse.ArgumentParser) -> None:
@@ -62,17 +77,29 @@ def _add_attach_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--prefix",
-        action=_PrefixAction,
+        action=_PointAction,
+        dest="prefixes",
+        default=argparse.SUPPRESS,
         metavar="PREFIX",
         help="source prefix for the preceding --attach (repeatable; none = any source)",
     )
+    parser.add_argument(
+        "--carries",
+        action=_PointAction,
+        dest="carries",
+        default=argparse.SUPPRESS,
+        metavar="KINDS",
+        help="encapsulations the preceding --attach's port/VLAN carries on purpose, passed "
+        f"instead of dropped (comma-separated: {', '.join(sorted(ENCAPSULATIONS))})",
+    )
 
 
-def _attachment_specs(points: list[tuple[str, list[str]]] | None) -> list[AttachmentSpec]:
+def _attachment_specs(points: list[_AttachPoint] | None) -> list[AttachmentSpec]:
     specs: list[AttachmentSpec] = []
-    for point, prefixes in points or []:
-        dpid, port, vlan = parse_attach_point(point)
-        specs.append(AttachmentSpec(dpid=dpid, port=port, vlan=vlan, prefixes=tuple(prefixes)))
+    for point in points or []:
+        dpid, port, vlan = parse_attach_point(point.where)
+        specs.append(AttachmentSpec(dpid=dpid, port=port, vlan=vlan,
+                                    prefixes=tuple(point.prefixes), carries=tuple(point.carries)))
     return specs
 
 

@@ -44,7 +44,8 @@ def register(tree: CommandTree, su: Actions) -> None:
     cmd.epilog = (
         f"columns: {','.join(CSV_COLUMNS)}\n"
         "  one line per attachment point; prefixes space-separated; empty vlan/prefixes = any;\n"
-        "  exempt true/false; exempt_until ISO 8601 with offset, or in --tz.\n"
+        "  exempt true/false; exempt_until ISO 8601 with offset, or in --tz;\n"
+        "  carries (optional column): encapsulations the point carries, e.g. 'mpls qinq'.\n"
         "  Accounts in the file get exactly the file's data; other accounts are untouched.\n"
         f"{cmd.epilog}"
     )

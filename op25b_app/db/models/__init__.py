@@ -18,6 +18,9 @@ Storage decisions, so that anyone writing SQL by hand gets them right:
 * **times** are timezone-aware and stored in UTC (``timestamptz`` on
   PostgreSQL; ``'YYYY-MM-DD HH:MM:SS.ffffff'`` text meaning UTC on SQLite).
 * **prefixes** are stored in canonical text form, ``str(IPNetwork(x).cidr)``.
+* **attachments.carries** names the encapsulations (``core.constants.ENCAPSULATIONS``)
+  the attachment's port and VLAN carry on purpose: the kinds sorted and
+  comma-separated (``mpls,qinq``), NULL for none; ``carries_to_db`` writes it.
 * **attachments.match_key** is ``"dpid:port:vlan|*:prefix|*"`` (dpid in
   unsigned decimal), unique, so that the same match cannot be attached twice.
 """
@@ -29,6 +32,8 @@ from op25b_app.db.models.columns import (
     UTCDateTime,
     as_utc,
     canonical_prefix,
+    carries_from_db,
+    carries_to_db,
     dpid_from_db,
     dpid_to_db,
     make_match_key,
@@ -61,5 +66,5 @@ __all__ = [
     "Attachment", "AuditEntry", "Base", "BlockedCount", "ConnectionType", "ControllerStatus",
     "CounterMark", "Dpid", "GlobalEnforcement", "Mta", "PolicyRevision", "Subscriber", "Switch",
     "SwitchStatus", "SwitchUplink", "SynSample", "UTCDateTime", "as_utc", "canonical_prefix",
-    "dpid_from_db", "dpid_to_db", "make_match_key", "utc_now",
+    "carries_from_db", "carries_to_db", "dpid_from_db", "dpid_to_db", "make_match_key", "utc_now",
 ]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import netaddr
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
 
+from op25b_app.core.constants import ENCAPSULATIONS
 from op25b_app.core.limits import MAX_DPID
 
 _SIGN_BIT = 2**63
@@ -42,6 +44,36 @@ def canonical_prefix(text: str) -> str:
     Raises ``netaddr.AddrFormatError`` (a ``ValueError``) for garbage.
     """
     return str(netaddr.IPNetwork(text).cidr)
+
+
+def carries_to_db(kinds: Iterable[str]) -> str | None:
+    """The storage form of the encapsulations an attachment carries.
+
+    The kinds sorted and comma-separated (``mpls,qinq``), each once; None
+    when there are none. One form for one set, so comparing stored text
+    (import diff, audit state) compares sets. The kinds must already be
+    known names of ``ENCAPSULATIONS`` (the service checks them first).
+    """
+    return ",".join(sorted(set(kinds))) or None
+
+
+def carries_from_db(text: str | None) -> frozenset[str]:
+    """Inverse of ``carries_to_db``: the kinds in stored text (None: none).
+
+    Raises ``ValueError`` for anything that is not a comma list of known
+    kinds (an empty string included: "none" is stored as NULL), because a
+    row written by hand that names an unknown kind would otherwise pass
+    nothing while its author believes it passes something.
+    """
+    if text is None:
+        return frozenset()
+    if text.__class__ is not str:
+        raise ValueError(f"not text: {text!r}")
+    kinds = text.split(",")
+    if not all(kind in ENCAPSULATIONS for kind in kinds):
+        raise ValueError(
+            f"not a comma list of {', '.join(sorted(ENCAPSULATIONS))} (NULL for none)")
+    return frozenset(kinds)
 
 
 def make_match_key(dpid: int, port: int, vlan: int | None, prefix: str | None) -> str:

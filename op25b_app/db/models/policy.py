@@ -134,6 +134,9 @@ class Attachment(Base):
     vlan: Mapped[int | None] = mapped_column(sa.Integer)
     prefix: Mapped[str | None] = mapped_column(sa.String(64))
     match_key: Mapped[str] = mapped_column(sa.String(160), unique=True)
+    #: Encapsulations this port/VLAN carries on purpose, passed instead of
+    #: guarded: ``mpls,qinq`` (sorted, comma-separated; ``carries_to_db``), NULL = none.
+    carries: Mapped[str | None] = mapped_column(sa.String(32))
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="attachments")
     switch: Mapped[Switch] = relationship()

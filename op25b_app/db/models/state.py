@@ -76,6 +76,9 @@ class SwitchStatus(Base):
     entries: Mapped[int] = mapped_column(sa.Integer, server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    #: The switch's fragment handling as read back ("nx-match" wanted; "normal",
+    #: "drop", "reassemble", "unknown"); NULL = not read yet.
+    fragment_mode: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class BlockedCount(Base):

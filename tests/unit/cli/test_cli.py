@@ -173,9 +173,36 @@ def test_multiple_attach_points_take_their_own_prefixes(db: str) -> None:
     ]
 
 
+def test_carries_belong_to_their_attach_and_show_lists_them(db: str) -> None:
+    status, out, err = run(
+        "--db", db, "subscriber", "add", "--account", "C1", "--type", "broadband",
+        "--attach", "1:3", "--prefix", "10.3.0.0/24",
+        "--attach", "1:9:300", "--carries", "qinq,mpls", "--carries", "qinq",
+    )
+    assert (status, err) == (0, "")
+    status, out, _ = run("--db", db, "subscriber", "show", "C1")
+    table = out.split("attachments:\n", 1)[1].splitlines()
+    assert table[0].split() == ["ID", "SWITCH", "DPID", "PORT", "VLAN", "PREFIX", "CARRIES"]
+    assert table[1].split()[3:] == ["3", "*", "10.3.0.0/24", "-"]
+    assert table[2].split()[3:] == ["9", "300", "*", "mpls,qinq"]
+    status, out, _ = run("--db", db, "subscriber", "show", "C1", "--json")
+    assert [a["carries"] for a in json.loads(out)["attachments"]] == [[], ["mpls", "qinq"]]
+    # subscriber attach takes them too.
+    assert run("--db", db, "subscriber", "attach", "C1", "--attach", "1:4",
+               "--carries", "pppoe")[0] == 0
+    status, out, _ = run("--db", db, "subscriber", "show", "C1", "--json")
+    assert json.loads(out)["attachments"][-1]["carries"] == ["pppoe"]
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
+        (
+            ["subscriber", "add", "--account", "A1", "--type", "broadband", "--attach", "1:3",
+             "--carries", "mpls,vxlan"],
+            "op25b: error: field 'carries' value 'vxlan': "
+            "not an encapsulation op25b knows (known: mpls, pppoe, qinq)",
+        ),
         (
             [
                 "subscriber",
@@ -265,6 +292,10 @@ def test_naive_until_is_rejected(db: str) -> None:
                 "10.0.0.0/8",
             ],
             "--prefix 10.0.0.0/8 must follow an --attach",
+        ),
+        (
+            ["subscriber", "add", "--account", "A1", "--type", "broadband", "--carries", "mpls"],
+            "--carries mpls must follow an --attach",
         ),
         (
             ["subscriber", "add", "--type", "broadband"],

@@ -111,7 +111,28 @@ def test_prefixes_belong_to_the_preceding_attach() -> None:
         ["subscriber", "attach", "A1", "--attach", "1:3", "--prefix", "10.0.0.0/8",
          "--attach", "1:4:100", "--prefix", "10.1.0.0/16", "--prefix", "10.2.0.0/16"]
     )
-    assert args.attach == [("1:3", ["10.0.0.0/8"]), ("1:4:100", ["10.1.0.0/16", "10.2.0.0/16"])]
+    assert args.attach == [("1:3", ["10.0.0.0/8"], []),
+                           ("1:4:100", ["10.1.0.0/16", "10.2.0.0/16"], [])]
+
+
+def test_carries_belong_to_the_preceding_attach() -> None:
+    args = build_parser().parse_args(
+        ["subscriber", "add", "--account", "A1", "--type", "broadband",
+         "--attach", "1:3", "--carries", "mpls,qinq", "--prefix", "10.0.0.0/8",
+         "--attach", "1:4:100", "--prefix", "10.1.0.0/16", "--carries", "pppoe",
+         "--carries", " qinq ,", "--attach", "1:5"]
+    )
+    assert args.attach == [("1:3", ["10.0.0.0/8"], ["mpls", "qinq"]),
+                           ("1:4:100", ["10.1.0.0/16"], ["pppoe", "qinq"]),
+                           ("1:5", [], [])]
+    specs = subscriber._attachment_specs(args.attach)
+    assert [(s.port, s.vlan, s.prefixes, s.carries) for s in specs] == [
+        (3, None, ("10.0.0.0/8",), ("mpls", "qinq")),
+        (4, 100, ("10.1.0.0/16",), ("pppoe", "qinq")),
+        (5, None, (), ()),
+    ]
+    with pytest.raises(UsageError, match="--carries mpls must follow an --attach"):
+        build_parser().parse_args(["subscriber", "attach", "A1", "--carries", "mpls"])
 
 
 def test_usage_error_is_one_line_naming_the_command() -> None:

@@ -177,7 +177,7 @@ def test_import_reads_naive_times_in_the_zone_and_export_writes_them(db: str,
                                                                      tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     path.write_text(",".join(COLUMNS) + "\n"
-                    "A2,,broadband,1,4,,,true,own MTA,2099-04-01T00:00\n", encoding="utf-8")
+                    "A2,,broadband,1,4,,,true,own MTA,2099-04-01T00:00,\n", encoding="utf-8")
     status, _, err = run("--db", db, "subscriber", "import", str(path))
     assert status == 2 and "field 'exempt_until' value '2099-04-01T00:00'" in err
     status, _, err = run("--db", db, "--tz", "Asia/Tokyo", "subscriber", "import", str(path))
@@ -185,7 +185,7 @@ def test_import_reads_naive_times_in_the_zone_and_export_writes_them(db: str,
     status, out, _ = run("--db", db, "subscriber", "show", "A2", "--json")
     assert json.loads(out)["exempt_until"] == "2099-03-31T15:00:00+00:00"
     status, out, _ = run("--db", db, "--tz", "Asia/Tokyo", "subscriber", "export")
-    assert "A2,,broadband,0x1,4,,,true,own MTA,2099-04-01T00:00:00+09:00" in out.splitlines()
+    assert "A2,,broadband,0x1,4,,,true,own MTA,2099-04-01T00:00:00+09:00," in out.splitlines()
     exported = tmp_path / "e.csv"
     exported.write_text(out, encoding="utf-8")
     # The zone-stamped export re-imports as a no-op, with or without --tz.

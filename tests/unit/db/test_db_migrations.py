@@ -56,6 +56,33 @@ def test_downgrade_to_base_and_back(db_engine: sa.Engine) -> None:
     assert migrate.upgrade(db_engine) == migrate.head_revision()
 
 
+def test_downgrade_of_0007_keeps_the_attachment_triggers(db_engine: sa.Engine) -> None:
+    """A SQLite table rebuild would drop the revision triggers of ``attachments`` with it."""
+    def columns(table: str) -> set[str]:
+        return {c["name"] for c in sa.inspect(db_engine).get_columns(table)}
+
+    assert "carries" in columns("attachments")
+    assert "fragment_mode" in columns("switch_status")
+    assert migrate.downgrade(db_engine, "0006") == "0006"
+    assert "carries" not in columns("attachments")
+    assert "fragment_mode" not in columns("switch_status")
+    for statement in (
+        "INSERT INTO switches (dpid, name, role) VALUES (1, 'edge1', 'edge')",
+        "INSERT INTO subscribers (account, type_id) VALUES ('R1', 1)",
+        "INSERT INTO attachments (subscriber_id, switch_id, port, match_key) "
+        "VALUES (1, 1, 7, '1:7:*:*')",
+        "UPDATE attachments SET vlan = 5",
+        "DELETE FROM attachments",
+    ):
+        with db_engine.begin() as conn:
+            before = conn.execute(sa.text("SELECT revision FROM policy_revision")).scalar_one()
+            conn.exec_driver_sql(statement)
+            after = conn.execute(sa.text("SELECT revision FROM policy_revision")).scalar_one()
+        assert after > before, statement
+    assert migrate.upgrade(db_engine) == migrate.head_revision()
+    assert "carries" in columns("attachments")
+
+
 def test_ensure_current_on_empty_database_says_what_to_run(db_url: str) -> None:
     engine = make_engine(db_url)
     try:

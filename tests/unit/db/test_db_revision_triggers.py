@@ -107,6 +107,35 @@ def test_raw_sql_insert_update_delete_advance_revision(db_engine: sa.Engine, tab
         assert revision(db_engine) > before, statement
 
 
+def test_raw_sql_update_of_carries_advances_revision(db_engine: sa.Engine) -> None:
+    """``carries`` changes what passes the guard band: a hand-made UPDATE of it must reach
+    the switches like any other attachment change (0007 added it to a triggered table)."""
+    with db_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO switches (dpid, name, role) VALUES (1, 'edge1', 'edge')")
+        conn.exec_driver_sql("INSERT INTO subscribers (account, type_id) VALUES ('R1', 1)")
+        conn.exec_driver_sql("INSERT INTO attachments (subscriber_id, switch_id, port, match_key) "
+                             "VALUES (1, 1, 7, '1:7:*:*')")
+    for value in ("'mpls,qinq'", "NULL"):
+        before = revision(db_engine)
+        with db_engine.begin() as conn:
+            result = conn.exec_driver_sql(f"UPDATE attachments SET carries = {value}")
+            assert result.rowcount == 1
+        assert revision(db_engine) > before, value
+
+
+def test_status_fragment_mode_does_not_advance_revision(db_engine: sa.Engine) -> None:
+    """switch_status is the controller's own record, not policy: no trigger."""
+    before = revision(db_engine)
+    with db_engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO switch_status (controller_id, dpid, connected, entries, "
+                    "fragment_mode, updated_at) VALUES ('c', 1, :t, 0, 'normal', :now)"),
+            {"t": True, "now": NOW.replace(tzinfo=None)},
+        )
+        conn.exec_driver_sql("UPDATE switch_status SET fragment_mode = 'nx-match'")
+    assert revision(db_engine) == before
+
+
 def test_postgresql_notifies_listeners_on_commit(pg_engine: sa.Engine) -> None:
     db_engine = pg_engine
     import psycopg

@@ -122,35 +122,58 @@ def _attachment_id(engine: sa.Engine, prefix: str) -> int:
         )
 
 
+_NOT_CARRIES = "not a comma list of mpls, pppoe, qinq (NULL for none)"
+
+
 @pytest.mark.parametrize(
-    ("bad", "reason"),
+    ("field", "bad", "reason"),
     [
-        ("10.0.0.300/24", "not a valid IPv4/IPv6 prefix"),
-        ("garbage", "not a valid IPv4/IPv6 prefix"),
-        ("", "not a valid IPv4/IPv6 prefix"),
-        ("10.1.0.5/24", "not in canonical form (expected 10.1.0.0/24)"),
-        ("2001:DB8::/32", "not in canonical form (expected 2001:db8::/32)"),
-        ("10.0.0.0/255.255.255.0", "not in canonical form (expected 10.0.0.0/24)"),
-        ("::ffff:10.0.0.1/128", "IPv4-mapped IPv6 prefix"),
+        ("prefix", "10.0.0.300/24", "not a valid IPv4/IPv6 prefix"),
+        ("prefix", "garbage", "not a valid IPv4/IPv6 prefix"),
+        ("prefix", "", "not a valid IPv4/IPv6 prefix"),
+        ("prefix", "10.1.0.5/24", "not in canonical form (expected 10.1.0.0/24)"),
+        ("prefix", "2001:DB8::/32", "not in canonical form (expected 2001:db8::/32)"),
+        ("prefix", "10.0.0.0/255.255.255.0", "not in canonical form (expected 10.0.0.0/24)"),
+        ("prefix", "::ffff:10.0.0.1/128", "IPv4-mapped IPv6 prefix"),
+        # An unknown kind would pass nothing while its author believes it passes something.
+        ("carries", "vxlan", _NOT_CARRIES),
+        ("carries", "mpls,vxlan", _NOT_CARRIES),
+        ("carries", "MPLS", _NOT_CARRIES),
+        ("carries", "mpls, qinq", _NOT_CARRIES),
+        ("carries", "mpls,", _NOT_CARRIES),
+        ("carries", "", _NOT_CARRIES),
     ],
 )
-def test_raw_sql_bad_attachment_prefix_names_row(
-    db_engine: sa.Engine, service: PolicyService, bad: str, reason: str
+def test_raw_sql_bad_attachment_field_names_row(
+    db_engine: sa.Engine, service: PolicyService, field: str, bad: str, reason: str
 ) -> None:
     row_id = _attachment_id(db_engine, "10.1.0.5/32")
-    _raw(db_engine, f"UPDATE attachments SET prefix = '{bad}' WHERE id = {row_id}")
+    _raw(db_engine, f"UPDATE attachments SET {field} = '{bad}' WHERE id = {row_id}")
     with pytest.raises(SnapshotError) as caught:
         load_snapshot(db_engine)
     error = caught.value
     assert (error.table, error.row_id, error.field, error.value) == (
         "attachments",
         row_id,
-        "prefix",
+        field,
         bad,
     )
     assert str(error) == (
-        f"table 'attachments' row {row_id} field 'prefix' value '{bad}': {reason}"
+        f"table 'attachments' row {row_id} field '{field}' value '{bad}': {reason}"
     )
+
+
+def test_carried_encapsulations_are_loaded(db_engine: sa.Engine, service: PolicyService) -> None:
+    service.add_attachments("A101", [AttachmentSpec(1, 9, 300, (), ("qinq", "mpls", "qinq"))])
+    with db_engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT carries FROM attachments WHERE port = 9")).scalar()
+    assert stored == "mpls,qinq"  # the canonical text: sorted, each once
+    by_port = {a.port: a.carries for a in load_snapshot(db_engine).attachments_for(1)}
+    assert by_port == {3: frozenset(), 4: frozenset(), 9: frozenset({"mpls", "qinq"})}
+    # Written by hand in another order it still means the same kinds.
+    _raw(db_engine, "UPDATE attachments SET carries = 'qinq,pppoe' WHERE port = 9")
+    (carried,) = [a for a in load_snapshot(db_engine).attachments_for(1) if a.port == 9]
+    assert carried.carries == frozenset({"pppoe", "qinq"})
 
 
 def test_raw_sql_duplicate_match_is_caught(db_engine: sa.Engine, service: PolicyService) -> None:

@@ -35,3 +35,20 @@ def test_status_writes_are_upserts_and_do_not_advance_the_policy_revision(
     assert rows["ctl-a"]["connected"] and rows["ctl-a"]["entries"] == 12
     assert rows["ctl-a"]["name"] == "edge1" and rows["ctl-a"]["in_sync"]
     assert rows["ctl-b"]["last_error"] == "boom" and not rows["ctl-b"]["in_sync"]
+
+
+def test_fragment_mode_is_written_and_read_back(db_engine: sa.Engine) -> None:
+    """What the controller read back from each switch reaches every status reader."""
+    status.write_switches(db_engine, "ctl-a", [
+        status.SwitchRow(1, True, T0, 3, 12, None, fragment_mode="nx-match"),
+        status.SwitchRow(2, True, T0, 3, 12, None, fragment_mode="normal"),
+        status.SwitchRow(3, True, T0, None, 0, None),  # not read yet
+    ], T0)
+    modes = {s["dpid"]: s["fragment_mode"] for s in status.read_status(db_engine)["switches"]}
+    assert modes == {1: "nx-match", 2: "normal", 3: None}
+    # A switch that changes its mode is rewritten like any other change.
+    status.write_switches(db_engine, "ctl-a",
+                          [status.SwitchRow(2, True, T0, 3, 12, None, fragment_mode="nx-match")],
+                          T0 + dt.timedelta(minutes=1))
+    modes = {s["dpid"]: s["fragment_mode"] for s in status.read_status(db_engine)["switches"]}
+    assert modes[2] == "nx-match"

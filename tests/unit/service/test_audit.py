@@ -174,13 +174,13 @@ def test_audit_entry_and_change_share_one_transaction(
 def test_import_records_one_entry_per_changed_subscriber(db: str, tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     path.write_text(",".join(COLUMNS) + "\n"
-                    "A1,One,broadband,1,3,,,false,,\n"
-                    "A2,Two,broadband,1,4,,,false,,\n", encoding="utf-8")
+                    "A1,One,broadband,1,3,,,false,,,\n"
+                    "A2,Two,broadband,1,4,,,false,,,\n", encoding="utf-8")
     assert run("--db", db, "subscriber", "import", str(path))[0] == 0
     path.write_text(",".join(COLUMNS) + "\n"
-                    "A1,One,broadband,1,3,,,false,,\n"
-                    "A2,Two,dialup,1,5,,,false,,\n"
-                    "A3,Three,broadband,1,6,,,false,,\n", encoding="utf-8")
+                    "A1,One,broadband,1,3,,,false,,,\n"
+                    "A2,Two,dialup,1,5,,,false,,,\n"
+                    "A3,Three,broadband,1,6,,,false,,,\n", encoding="utf-8")
     assert run("--db", db, "subscriber", "import", str(path))[0] == 0
     entries = audit_json(db)
     top = [(e["action"], e["key"]) for e in entries[:3]]
@@ -272,6 +272,12 @@ def test_direct_sql_attachment_rows_name_the_account_on_postgresql(pg_engine: sa
     (entry,) = service.audit_log(account="A1", limit=1)
     assert (entry.entity, entry.action, entry.key) == ("attachment", "sql-update", "1:3:*:*")
     assert (entry.before["vlan"], entry.after["vlan"]) == (None, 7)
+    # The column added later is in the recorded rows too (the trigger records whole rows).
+    start = revision(pg_engine)
+    raw(pg_engine, "UPDATE attachments SET carries = 'mpls'")
+    (entry,) = service.audit_log(account="A1", limit=1)
+    assert entry.action == "sql-update" and entry.revision_after == revision(pg_engine) > start
+    assert (entry.before["carries"], entry.after["carries"]) == (None, "mpls")
 
 
 def test_direct_sql_on_global_enforcement_is_recorded_on_postgresql(
