@@ -44,7 +44,7 @@ def stop_main_on_signals(signals: tuple[int, ...]) -> Callable[[], bool]:
     main green thread; returns a function telling whether a signal arrived.
     """
     main = greenlet.getcurrent()
-    stopping = []
+    stopping: list[int] = []
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         if stopping:
