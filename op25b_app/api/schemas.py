@@ -331,6 +331,28 @@ class Policy(_Response):
         "defaults are used."
     )
     entries: list[FlowEntry]
+    quarantined: list[QuarantinedRow] = Field(
+        description="Stored rows left out of this policy because they failed validation "
+        "(written behind op25b's back); what each described fails closed."
+    )
+
+
+class QuarantinedRow(_Response):
+    """A stored row that failed validation: left out, its part failing closed."""
+
+    table: str
+    row: str
+    field: str
+    value: str = Field(description="The stored value, cut to 120 characters.")
+    reason: str
+
+
+class Quarantine(_Response):
+    """The rows a controller left out of the revision it loaded."""
+
+    revision: int
+    total: int = Field(description="How many rows were left out (the first are listed).")
+    rows: list[QuarantinedRow]
 
 
 class ControllerState(_Response):
@@ -343,6 +365,9 @@ class ControllerState(_Response):
     revision_loaded: int | None
     bad_revision: int | None
     bad_reason: str | None
+    quarantine: Quarantine | None = Field(
+        description="Rows this controller quarantined; null: none."
+    )
 
 
 class SwitchState(_Response):

@@ -89,6 +89,31 @@ class MtaRule:
     prefix: netaddr.IPNetwork
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class QuarantinedRow:
+    """A stored row that failed validation and was left out of the snapshot.
+
+    Written by hand behind op25b's back (raw SQL can write anything): the row
+    is named exactly - table, row id, field, value, why - so an operator can
+    fix it, and what it described falls back to failing closed (see
+    ``db.snapshot_loader``) while every other row keeps working.
+    """
+
+    table: str
+    row_id: str
+    field: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        return (f"table '{self.table}' row {self.row_id} field '{self.field}' "
+                f"value '{self.value}': {self.reason}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"table": self.table, "row": self.row_id, "field": self.field,
+                "value": self.value, "reason": self.reason}
+
+
 @dataclasses.dataclass(frozen=True)
 class PolicySnapshot:
     """Everything compile_policy needs, read at one database revision."""
@@ -102,6 +127,8 @@ class PolicySnapshot:
     #: Global enforcement: the mode, and a time from which it is "enforce".
     mode: str = constants.MODE_ENFORCE
     enforce_at: dt.datetime | None = None
+    #: Rows left out because they failed validation (their part fails closed).
+    quarantined: tuple[QuarantinedRow, ...] = ()
 
     def enforcement(self, dpid: int, now: dt.datetime) -> tuple[str, dt.datetime | None]:
         """The mode switch ``dpid`` is in at ``now``, and when that changes by itself.

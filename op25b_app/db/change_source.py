@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import psycopg
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from op25b_app.core.snapshot import PolicySnapshot
 from op25b_app.db import counters, status
@@ -26,6 +27,10 @@ from op25b_app.db.models import POLICY_NOTIFY_CHANNEL
 from op25b_app.db.snapshot_loader import load_snapshot, read_revision
 
 LOG = logging.getLogger("op25b.changes")
+
+
+class SourceUnavailable(Exception):
+    """The database could not be read; a transient state, retried with backoff."""
 
 
 class DatabaseSource:
@@ -38,20 +43,27 @@ class DatabaseSource:
 
     def revision(self) -> int:
         """The current policy revision."""
-        with self.engine.connect() as conn:
-            return read_revision(conn)
+        try:
+            with self.engine.connect() as conn:
+                return read_revision(conn)
+        except (OperationalError, InterfaceError) as error:
+            raise SourceUnavailable(_first_line(error)) from error
 
     def load(self, dpids: frozenset[int] | None = None) -> PolicySnapshot:
         """A snapshot of the policy tables, attachments limited to ``dpids``."""
-        return load_snapshot(self.engine, dpids)
+        try:
+            return load_snapshot(self.engine, dpids)
+        except (OperationalError, InterfaceError) as error:
+            raise SourceUnavailable(_first_line(error)) from error
 
     def write_status(self, controller_id: str, started_at: dt.datetime, now: dt.datetime,
                      revision: int | None, bad: tuple[int, str] | None,
                      rows: list[status.SwitchRow],
-                     policy_options: dict[str, Any] | None = None) -> None:
-        """Heartbeat (with the options rendered with) plus the switch rows that changed."""
+                     policy_options: dict[str, Any] | None = None,
+                     quarantine: dict[str, Any] | None = None) -> None:
+        """Heartbeat (with the options and the quarantine) plus the switch rows that changed."""
         status.write_controller(self.engine, controller_id, os.getpid(), started_at, now,
-                                revision, bad, policy_options)
+                                revision, bad, policy_options, quarantine)
         if rows:
             status.write_switches(self.engine, controller_id, rows, now)
 
@@ -84,3 +96,8 @@ class DatabaseSource:
             self._listen_conn = None
             time.sleep(timeout)
             return False
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

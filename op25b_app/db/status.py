@@ -47,21 +47,36 @@ def _upsert(engine: Engine, table: sa.FromClause, row: dict[str, Any], keys: lis
 def write_controller(engine: Engine, controller_id: str, pid: int, started_at: dt.datetime,
                      now: dt.datetime, revision_loaded: int | None,
                      bad: tuple[int, str] | None,
-                     policy_options: dict[str, Any] | None = None) -> None:
+                     policy_options: dict[str, Any] | None = None,
+                     quarantine: dict[str, Any] | None = None) -> None:
     """Heartbeat: this controller is alive and has loaded ``revision_loaded``.
 
     ``policy_options`` are the options it renders with, so that a policy
-    preview shows what this controller really installs.
+    preview shows what this controller really installs; ``quarantine`` the
+    rows it left out (``{"revision", "total", "rows": [...]}``), so that
+    every reader can tell the operator what to fix.
     """
     row = {
         "controller_id": controller_id, "pid": pid, "started_at": started_at,
         "heartbeat_at": now, "revision_loaded": revision_loaded,
         "bad_revision": bad[0] if bad else None, "bad_reason": bad[1] if bad else None,
-        "policy_options": None if policy_options is None else json.dumps(
-            policy_options, sort_keys=True),
+        "policy_options": _json(policy_options), "quarantine": _json(quarantine),
     }
     with engine.begin() as conn:
         conn.execute(_upsert(engine, ControllerStatus.__table__, row, ["controller_id"]))
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _parsed(text: Any) -> dict[str, Any] | None:
+    """Stored JSON as a dict; anything else (raw SQL can write anything) as None."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def write_switches(engine: Engine, controller_id: str, rows: list[SwitchRow],
@@ -87,8 +102,9 @@ def read_status(engine: Engine) -> dict[str, Any]:
             sa.select(ss).order_by(ss.c.dpid, ss.c.controller_id)).mappings().all()
     return {
         "policy_revision": revision,
-        "controllers": [{k: v for k, v in c.items() if k != "policy_options"}
-                        for c in controllers],
+        "controllers": [{**{k: v for k, v in c.items()
+                             if k not in ("policy_options", "quarantine")},
+                          "quarantine": _parsed(c["quarantine"])} for c in controllers],
         "switches": [
             {"dpid": s["dpid"], "name": names.get(s["dpid"]),
              "controller_id": s["controller_id"], "connected": s["connected"],

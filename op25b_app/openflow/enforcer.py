@@ -23,8 +23,10 @@ from typing import Any
 
 from op25b_app.core.options import PolicyOptions
 from op25b_app.core.snapshot import PolicySnapshot
+from op25b_app.db.change_source import SourceUnavailable
 from op25b_app.db.counters import CountDelta
-from op25b_app.openflow.channel import Channel, UpdateFailed
+from op25b_app.db.models import POLICY_TABLES
+from op25b_app.openflow.channel import Channel
 from op25b_app.openflow.monitoring import Monitor
 from op25b_app.openflow.runtime import Runtime, SnapshotSource
 from op25b_app.openflow.session import SwitchSession
@@ -32,6 +34,15 @@ from op25b_app.openflow.status_report import StatusReporter
 from op25b_app.openflow.sync import SwitchSync
 
 LOG = logging.getLogger("op25b.enforcer")
+
+#: Quarantined rows logged per revision, and listed in the status (the total is always given).
+QUARANTINE_LOG_ROWS = 50
+QUARANTINE_STATUS_ROWS = 20
+#: How long a connecting switch waits for the first snapshot before it gets the
+#: fail-closed emergency policy (the database is down since start-up).
+FIRST_SNAPSHOT_WAIT_S = 5.0
+#: Longest wait between retries while the database is unreachable.
+MAX_BACKOFF_S = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +76,9 @@ class Enforcer:
         self.sessions: dict[int, SwitchSession] = {}
         self.snapshot: PolicySnapshot | None = None
         self.bad_revision: tuple[int, str] | None = None
+        #: The quarantine summary of the snapshot in use (None: no row left out).
+        self.quarantine: dict[str, Any] | None = None
+        self._quarantine_logged: int | None = None
         self._noticed_at = time.monotonic()
         self._snapshot_ready = runtime.Event()
         self._running = False
@@ -113,15 +127,17 @@ class Enforcer:
             return False
         try:
             snap = self.runtime.run_blocking(self.source.load, None)
-        except Exception as exc:  # noqa: BLE001 - any bad data keeps the last good policy
+        except SourceUnavailable:
+            raise  # transient: the poll loop retries; the switches keep their entries
+        except Exception as exc:  # noqa: BLE001 - a loader bug keeps the last good policy
+            # Bad *rows* never get here (they are quarantined); this is a bug.
             self.bad_revision = (revision, str(exc))
-            LOG.error("database revision %s is not usable, keeping revision %s on all "
-                      "switches: %s", revision,
-                      self.snapshot.revision if self.snapshot else None, exc)
-            for session in self.sessions.values():
-                session.last_error = f"revision {revision} rejected: {exc}"
+            LOG.exception("database revision %s could not be loaded, keeping revision %s on "
+                          "all switches", revision,
+                          self.snapshot.revision if self.snapshot else None)
             return False
         self.bad_revision = None
+        self._note_quarantine(snap)
         if self.snapshot is None or snap.revision != self.snapshot.revision:
             self._noticed_at = time.monotonic()
         self.snapshot = snap
@@ -130,6 +146,29 @@ class Enforcer:
             self.metrics.revision_database.set(snap.revision)
         LOG.info("policy revision %s loaded", snap.revision)
         return True
+
+    def _note_quarantine(self, snap: PolicySnapshot) -> None:
+        """Log each quarantined row once per revision; keep the summary for the status."""
+        rows = snap.quarantined
+        if self.metrics is not None:
+            counts: dict[str, int] = {}
+            for row in rows:
+                counts[row.table] = counts.get(row.table, 0) + 1
+            for table in POLICY_TABLES:
+                self.metrics.quarantined_rows.labels(table).set(counts.get(table, 0))
+        if not rows:
+            self.quarantine = None
+            return
+        if self._quarantine_logged != snap.revision:
+            self._quarantine_logged = snap.revision
+            for row in rows[:QUARANTINE_LOG_ROWS]:
+                LOG.error("revision %s: quarantined %s; its part fails closed", snap.revision,
+                          row)
+            if len(rows) > QUARANTINE_LOG_ROWS:
+                LOG.error("revision %s: %d more rows quarantined (op25b status lists them)",
+                          snap.revision, len(rows) - QUARANTINE_LOG_ROWS)
+        self.quarantine = {"revision": snap.revision, "total": len(rows),
+                           "rows": [row.to_dict() for row in rows[:QUARANTINE_STATUS_ROWS]]}
 
     def _poll_loop(self) -> None:
         failures = 0
@@ -140,15 +179,24 @@ class Enforcer:
                         self.request_sync(session)
                 self._time_driven_changes()
                 self.report_status()
+                if failures:
+                    LOG.warning("database reachable again after %d failed polls", failures)
                 failures = 0
+                self._database_up(True)
             except Exception as exc:  # noqa: BLE001 - the loop must survive a database outage
                 failures += 1
+                self._database_up(False)
                 if failures == 1:
-                    LOG.exception("policy poll failed; retrying every %.1f s",
-                                  self.options.poll_interval)
-                else:
-                    LOG.warning("policy poll failed again (%d): %s", failures, exc)
-            self._wait_for_change()
+                    LOG.warning("policy poll failed (%s); every switch keeps its entries, "
+                                "retrying with backoff", exc, exc_info=not isinstance(
+                                    exc, SourceUnavailable))
+                elif failures % 10 == 0:
+                    LOG.warning("policy poll still failing after %d tries: %s", failures, exc)
+            self._wait_for_change(failures)
+
+    def _database_up(self, up: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.database_up.set(1 if up else 0)
 
     def _time_driven_changes(self) -> None:
         """Recompile switches whose policy changes by itself now (an opt-out expired)."""
@@ -166,16 +214,22 @@ class Enforcer:
             return
         revision = self.snapshot.revision if self.snapshot else None
         self.status.report(self.source, list(self.sessions.values()), revision,
-                           self.bad_revision, force)
+                           self.bad_revision, force, self.quarantine)
 
-    def _wait_for_change(self) -> None:
-        """Sleep until the next poll, a NOTIFY, or the next time-driven change."""
+    def _wait_for_change(self, failures: int = 0) -> None:
+        """Sleep until the next poll, a NOTIFY, or the next time-driven change.
+
+        After failed polls the wait doubles each time, up to MAX_BACKOFF_S, so
+        a database outage is not hammered by every controller.
+        """
         timeout = self.options.poll_interval
+        if failures:
+            timeout = min(MAX_BACKOFF_S, timeout * 2 ** min(failures, 10))
         changes = [s.next_change for s in self.sessions.values() if s.next_change is not None]
         if changes:
             until = (min(changes) - self.runtime.now()).total_seconds()
             timeout = max(0.0, min(timeout, until))
-        if getattr(self.source, "can_listen", False) and timeout > 0:
+        if getattr(self.source, "can_listen", False) and timeout > 0 and not failures:
             self.runtime.run_blocking(self.source.wait_for_change, timeout)  # type: ignore[attr-defined]
         else:
             self.runtime.sleep(timeout)
@@ -287,13 +341,15 @@ class Enforcer:
 
     def _sync_once(self, session: SwitchSession) -> None:
         if self.snapshot is None:
-            self._snapshot_ready.wait()
-        snap = self.snapshot
-        if snap is not None and not snap.covers(session.dpid):
-            self.refresh(force=True)
-            snap = self.snapshot
-        if snap is None or self.sessions.get(session.dpid) is not session:
+            self._snapshot_ready.wait(timeout=FIRST_SNAPSHOT_WAIT_S)
+        if self.sessions.get(session.dpid) is not session:
             return
-        if not snap.covers(session.dpid):
-            raise UpdateFailed(f"switch {session.label}: no usable snapshot covers it")
+        snap = self.snapshot
+        if snap is None:
+            # The database has not answered since this controller started. A
+            # switch must never be left with an empty table (fail-secure: it
+            # would drop everything): a fresh one gets the fail-closed policy
+            # of an unknown switch; one that holds entries keeps them.
+            self.sync.apply_emergency(session)
+            return
         self.sync.apply_snapshot(session, snap, self._noticed_at)

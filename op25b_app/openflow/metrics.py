@@ -60,6 +60,12 @@ class Metrics:
             "op25b_switch_fragment_mode",
             "1 for the fragment handling each switch reports (nx-match is wanted)",
             ["dpid", "mode"], registry=r)
+        self.database_up = Gauge(
+            "op25b_database_up", "1 while the last policy poll reached the database", registry=r)
+        self.quarantined_rows = Gauge(
+            "op25b_quarantined_rows",
+            "Stored rows left out of the policy because they failed validation",
+            ["table"], registry=r)
         self.openflow_errors = Counter(
             "op25b_openflow_errors", "OpenFlow error replies", ["dpid", "error"], registry=r)
 

@@ -51,7 +51,8 @@ class StatusReporter:
         self._gone[session.dpid] = switch_row(session, connected=False)
 
     def report(self, source: Any, sessions: Iterable[SwitchSession], revision: int | None,
-               bad: tuple[int, str] | None, force: bool = False) -> None:
+               bad: tuple[int, str] | None, force: bool = False,
+               quarantine: dict[str, Any] | None = None) -> None:
         """Write what changed (and the heartbeat when due) through ``source``."""
         rows = [row for row in (switch_row(s) for s in sessions)
                 if self._written.get(row.dpid) != row]
@@ -61,7 +62,7 @@ class StatusReporter:
             return
         now: dt.datetime = self.runtime.now()
         self.runtime.run_blocking(source.write_status, self.controller_id, self.started_at, now,
-                                  revision, bad, rows, self.policy_options)
+                                  revision, bad, rows, self.policy_options, quarantine)
         for row in rows:
             self._written[row.dpid] = row
             self._gone.pop(row.dpid, None)

@@ -105,6 +105,29 @@ class SwitchSync:
                  plan.summary(), (done - started) * 1000, (done - session.connected_mono) * 1000,
                  _durations(started, steps))
 
+    def apply_emergency(self, session: SwitchSession) -> None:
+        """No snapshot yet: keep a switch's entries, or give an empty one a fail-closed policy.
+
+        The policy of an unknown switch (``compile_policy`` of an empty
+        snapshot): TCP/25 from every port dropped except nothing, crafted
+        packets guarded, everything else passing. No uplinks, MTAs or opt-outs
+        are known, so they fail closed too, until the database answers.
+        """
+        current = self._current(session)
+        if current:
+            session.last_error = "database unavailable: keeping the switch's entries"
+            LOG.warning("switch %s: %s", session.label, session.last_error)
+            return
+        empty = PolicySnapshot(revision=0, switches={}, attachments={}, mtas=())
+        desired, _ = compile_policy(empty, session.dpid, self.runtime.now(),
+                                    self.policy_options)
+        self.apply_plan(session, plan_update(current, desired))
+        session.installed = None if session.channel.errors else desired
+        session.read_back = True
+        session.last_error = ("database unavailable: fail-closed emergency policy installed "
+                              "(no uplinks, MTAs or opt-outs known yet)")
+        LOG.error("switch %s: %s", session.label, session.last_error)
+
     def _current(self, session: SwitchSession) -> frozenset[FlowSpec]:
         """What the switch holds: read back when unknown or due, else what was installed."""
         if session.read_back or session.installed is None:

@@ -16,6 +16,7 @@ from op25b_app.core.compile import compile_policy
 from op25b_app.core.errors import PolicyError
 from op25b_app.core.flowspec import FlowSpec
 from op25b_app.core.options import DEFAULT_OPTIONS, PolicyOptions
+from op25b_app.core.snapshot import QuarantinedRow
 from op25b_app.db import counters
 from op25b_app.db.snapshot_loader import SnapshotError, load_snapshot
 from op25b_app.db.status import read_status, serving_controller_options
@@ -38,6 +39,8 @@ class PolicyPreview:
     entries: tuple[FlowSpec, ...]
     #: The controller whose options were used, or None for op25b's defaults.
     options_from: str | None
+    #: Rows left out because they failed validation (their part fails closed).
+    quarantined: tuple[QuarantinedRow, ...] = ()
 
     def entry_dicts(self) -> list[dict[str, Any]]:
         """Each entry as JSON-ready builtins, in table and precedence order."""
@@ -48,7 +51,8 @@ class PolicyPreview:
     def to_dict(self) -> dict[str, Any]:
         return {"dpid": self.dpid, "dpid_hex": f"{self.dpid:016x}", "revision": self.revision,
                 "at": self.at, "next_change": self.next_change,
-                "options_from": self.options_from, "entries": self.entry_dicts()}
+                "options_from": self.options_from, "entries": self.entry_dicts(),
+                "quarantined": [row.to_dict() for row in self.quarantined]}
 
 
 class QueryOps(ServiceBase):
@@ -93,7 +97,8 @@ class QueryOps(ServiceBase):
             raise StoredDataError("dpid", dpid,
                                   f"the stored policy cannot be compiled: {error}") from error
         ordered = tuple(sorted(specs, key=lambda s: (s.table, -s.priority, str(s))))
-        return PolicyPreview(value, snapshot.revision, now, next_change, ordered, options_from)
+        return PolicyPreview(value, snapshot.revision, now, next_change, ordered, options_from,
+                             snapshot.quarantined)
 
     def report_affected(self, since: dt.datetime | str | None = None) -> list[dict[str, Any]]:
         """Subscribers counted while monitored since ``since`` (default: 30 days)."""

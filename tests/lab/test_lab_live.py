@@ -94,28 +94,50 @@ def test_plain_sql_update_takes_effect(live):
     until_tcp(lab, "bb1", ext(), 25, labkit.TIMEOUT)
 
 
-def test_bad_row_written_behind_our_back_keeps_the_last_good_policy(live):
+def test_a_bad_row_is_quarantined_and_blackholes_nothing(live):
+    """Raw SQL writes an unusable prefix on an attachment of another switch. The row
+    is left out and named; a switch that comes back with empty tables gets its
+    whole policy (its customers reach the web and the MTA, port 25 stays
+    blocked), and a valid change elsewhere still arrives."""
     lab = live.lab
     path = live.db_url.removeprefix("sqlite:///")
-    before = {f for f in labkit.dump_flows(EDGE_SWITCH)}
+    op(live, "switch", "add", "--dpid", "0x99", "--name", "edge-far", "--uplink", "1")
+    op(live, "subscriber", "add", "--account", "FAR-1", "--type", "broadband",
+       "--attach", "0x99:3", "--prefix", "192.0.2.77/32")
     with sqlite3.connect(path, timeout=10) as db:
-        db.execute("UPDATE mtas SET prefix = '10.25.0.300/32' WHERE name = 'relay-v4'")
-    labkit.wait_for(lambda: "not usable" in live.controller.log(), CAP, what="bad revision logged")
+        db.execute("UPDATE attachments SET prefix = 'not-a-prefix' "
+                   "WHERE prefix = '192.0.2.77/32'")
+    labkit.wait_for(lambda: "quarantined table 'attachments'" in live.controller.log(), CAP,
+                    what="the quarantined row logged")
 
     def reported():
         data = json.loads(op(live, "status", "--json"))
-        bad = data["controllers"][0]["bad_revision"]
-        return bad is not None and "10.25.0.300" in data["controllers"][0]["bad_reason"]
+        quarantine = data["controllers"][0]["quarantine"] or {}
+        return any(r["value"] == "not-a-prefix" for r in quarantine.get("rows", []))
 
-    labkit.wait_for(reported, CAP, what="op25b status to report the bad revision")
-    assert lab.tcp("bb1", ext(), 25) == labkit.TIMEOUT
+    labkit.wait_for(reported, CAP, what="op25b status to name the quarantined row")
+    assert re.search(r'op25b_quarantined_rows\{table="attachments"\} 1\.0',
+                     live.controller.metrics())
+    # The edge switch reboots with empty tables while the row is bad.
+    labkit.run(["ovs-ofctl", "-O", "OpenFlow13", "del-flows", EDGE_SWITCH])
+    labkit.run(["ovs-vsctl", "del-controller", EDGE_SWITCH])
+    labkit.run(["ovs-vsctl", "set-controller", EDGE_SWITCH,
+                f"tcp:127.0.0.1:{live.controller.port}"])
+    labkit.wait_for(lambda: len(_ours(labkit.dump_flows(EDGE_SWITCH))) > 10, CAP,
+                    what="the edge's policy back")
+    until_tcp(lab, "bb1", labkit.ip_of("web", 4), 80, labkit.CONNECTED)
     assert lab.tcp("bb1", labkit.ip_of("mta", 4), 25) == labkit.CONNECTED
-    after = {re.sub(r"duration=[^,]+, |n_packets=\d+, |n_bytes=\d+, |idle_age=\d+, ", "", f)
-             for f in labkit.dump_flows(EDGE_SWITCH)}
-    assert after == {re.sub(r"duration=[^,]+, |n_packets=\d+, |n_bytes=\d+, |idle_age=\d+, ", "", f)
-                     for f in before}
+    assert lab.tcp("bb1", ext(), 25) == labkit.TIMEOUT
+    # Changes keep flowing while the row is bad: new1 becomes a dial-up line.
+    op(live, "subscriber", "add", "--account", "DU-NEW1", "--type", "dialup", "--attach", "1:5")
+    until_tcp(lab, "new1", ext(), 25, labkit.CONNECTED)
+    op(live, "subscriber", "remove", "DU-NEW1")
     with sqlite3.connect(path, timeout=10) as db:
-        db.execute("UPDATE mtas SET prefix = '10.25.0.2/32' WHERE name = 'relay-v4'")
+        db.execute("DELETE FROM attachments WHERE prefix = 'not-a-prefix'")
+    op(live, "subscriber", "remove", "FAR-1")
+    op(live, "switch", "remove", "0x99")
+    wait_in_sync(live)
+    assert json.loads(op(live, "status", "--json"))["controllers"][0]["quarantine"] is None
 
 
 SYN_STREAM = r"""

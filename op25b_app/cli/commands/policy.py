@@ -55,6 +55,11 @@ def options_note(preview: PolicyPreview) -> str:
     """The stderr line saying whose options rendered the entries."""
     rendered = f"op25b: policy for dpid {preview.dpid:#x} at revision {preview.revision} rendered"
     if preview.options_from is None:
-        return (f"{rendered} with op25b's default options "
+        note = (f"{rendered} with op25b's default options "
                 "(no controller has reported options for this switch)")
-    return f"{rendered} with the options of controller {preview.options_from}"
+    else:
+        note = f"{rendered} with the options of controller {preview.options_from}"
+    if preview.quarantined:
+        note += (f"\nop25b: {len(preview.quarantined)} stored row(s) quarantined (left out, "
+                 f"failing closed); the first: {preview.quarantined[0]}")
+    return note

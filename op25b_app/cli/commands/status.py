@@ -32,6 +32,22 @@ def _status(service: PolicyService, _args: argparse.Namespace) -> Output:
     return Output(status_text(data), data)
 
 
+def quarantine_lines(quarantine: dict[str, Any] | None) -> list[str]:
+    """The rows a controller left out: each names what to fix."""
+    if not quarantine:
+        return []
+    lines = [f"  QUARANTINED at revision {quarantine.get('revision')}: "
+             f"{quarantine.get('total')} row(s) left out, their part fails closed"]
+    for row in quarantine.get("rows") or []:
+        lines.append(f"    table '{row.get('table')}' row {row.get('row')} field "
+                     f"'{row.get('field')}' value '{row.get('value')}': {row.get('reason')}")
+    shown = len(quarantine.get("rows") or [])
+    total = quarantine.get("total")
+    if isinstance(total, int) and total > shown:
+        lines.append(f"    ... and {total - shown} more")
+    return lines
+
+
 def status_text(data: dict[str, Any]) -> str:
     """The policy revision, one line per controller, then a table of switches."""
     lines = [f"policy revision in database: {data['policy_revision']}"]
@@ -40,6 +56,7 @@ def status_text(data: dict[str, Any]) -> str:
             if c["bad_revision"] is not None else ""
         lines.append(f"controller {c['controller_id']} (pid {c['pid']}): revision "
                      f"{c['revision_loaded']} loaded, heartbeat {when(c['heartbeat_at'])}{bad}")
+        lines.extend(quarantine_lines(c.get("quarantine")))
     if not data["switches"]:
         lines.append("no switch has been reported by a controller")
         return "\n".join(lines)

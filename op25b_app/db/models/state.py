@@ -61,6 +61,8 @@ class ControllerStatus(Base):
     bad_reason: Mapped[str | None] = mapped_column(sa.Text)
     #: The PolicyOptions this controller renders with (JSON), for policy previews.
     policy_options: Mapped[str | None] = mapped_column(sa.Text)
+    #: The rows this controller quarantined (JSON: revision, total, first rows).
+    quarantine: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class SwitchStatus(Base):

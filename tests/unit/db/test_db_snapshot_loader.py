@@ -1,4 +1,8 @@
-"""load_snapshot: correct, consistent, and strict about rows written by hand."""
+"""load_snapshot: correct, consistent, and strict about rows written by hand.
+
+A bad row is quarantined: left out (or made to block), named exactly, and
+never allowed to stop the rest of the snapshot from loading.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from op25b_app.db.engine import read_connection
-from op25b_app.db.snapshot_loader import (
-    SnapshotError,
-    _prefix_parser,
-    load_snapshot,
-    read_revision,
-)
+from op25b_app.db.row_checks import SnapshotError, prefix_parser
+from op25b_app.db.snapshot_loader import load_snapshot, read_revision
 from op25b_app.core.prefixes import network_text, plain_prefix
 from op25b_app.service import AttachmentSpec, PolicyService
 from op25b_app.core.snapshot import ROLE_CORE, SwitchInfo
@@ -144,23 +144,52 @@ _NOT_CARRIES = "not a comma list of mpls, pppoe, qinq (NULL for none)"
         ("carries", "", _NOT_CARRIES),
     ],
 )
-def test_raw_sql_bad_attachment_field_names_row(
+def test_raw_sql_bad_attachment_field_is_quarantined_and_named(
     db_engine: sa.Engine, service: PolicyService, field: str, bad: str, reason: str
 ) -> None:
     row_id = _attachment_id(db_engine, "10.1.0.5/32")
     _raw(db_engine, f"UPDATE attachments SET {field} = '{bad}' WHERE id = {row_id}")
-    with pytest.raises(SnapshotError) as caught:
-        load_snapshot(db_engine)
-    error = caught.value
-    assert (error.table, error.row_id, error.field, error.value) == (
-        "attachments",
-        row_id,
-        field,
-        bad,
-    )
-    assert str(error) == (
-        f"table 'attachments' row {row_id} field '{field}' value '{bad}': {reason}"
-    )
+    snapshot = load_snapshot(db_engine)
+    [row] = snapshot.quarantined
+    assert (row.table, row.row_id, row.field, row.value) == ("attachments", str(row_id), field,
+                                                             bad)
+    assert str(row) == f"table 'attachments' row {row_id} field '{field}' value '{bad}': {reason}"
+    ids = {a.attachment_id for a in snapshot.attachments_for(1)}
+    if field == "prefix":
+        assert row_id not in ids  # left out: its traffic gets what an unknown sender gets
+    else:
+        # An unknown encapsulation counts as none carried (the guard drops it).
+        [rule] = [a for a in snapshot.attachments_for(1) if a.attachment_id == row_id]
+        assert rule.carries == frozenset()
+    # The rest of the database loads as before.
+    assert {a.account for a in snapshot.attachments_for(1)} >= {"A101"}
+    assert {a.account for a in snapshot.attachments_for(BIG_DPID)} == {"A102"}
+
+
+def test_a_bad_block_closes_the_opt_outs_on_its_port(db_engine: sa.Engine,
+                                                      service: PolicyService) -> None:
+    """A blocked /32 inside an exempt port-wide attachment must not open by being
+    left out: the port's exemptions are suspended while the row is bad."""
+    service.add_subscriber("POOL", "", "dialup", [AttachmentSpec(1, 3)])
+    row_id = _attachment_id(db_engine, "10.1.0.5/32")  # A100, broadband, port 3
+    _raw(db_engine, f"UPDATE attachments SET prefix = 'garbage' WHERE id = {row_id}")
+    snapshot = load_snapshot(db_engine)
+    on_port_3 = [a for a in snapshot.attachments_for(1) if a.port == 3]
+    assert {a.account for a in on_port_3} == {"A100", "POOL"}
+    assert all(a.blocked_at(NOW) for a in on_port_3)
+    # Other ports keep their exemptions.
+    [dialup] = [a for a in snapshot.attachments_for(1) if a.account == "A101"]
+    assert not dialup.blocked_at(NOW)
+
+
+def test_a_bad_subscriber_fact_blocks_that_subscriber(sqlite_engine: sa.Engine) -> None:
+    service = _example_service(sqlite_engine)
+    service.exempt_subscriber("A100", "own MTA")
+    _raw(sqlite_engine, "UPDATE subscribers SET exempt = 'yes' WHERE account = 'A100'")
+    snapshot = load_snapshot(sqlite_engine)
+    mine = [a for a in snapshot.attachments_for(1) if a.account == "A100"]
+    assert mine and all(a.blocked_at(NOW) for a in mine)
+    assert [(q.table, q.field) for q in snapshot.quarantined] == [("subscribers", "exempt")]
 
 
 def test_carried_encapsulations_are_loaded(db_engine: sa.Engine, service: PolicyService) -> None:
@@ -176,16 +205,23 @@ def test_carried_encapsulations_are_loaded(db_engine: sa.Engine, service: Policy
     assert carried.carries == frozenset({"pppoe", "qinq"})
 
 
-def test_raw_sql_duplicate_match_is_caught(db_engine: sa.Engine, service: PolicyService) -> None:
-    """A hand-written row with a wrong match_key could duplicate a match; the loader notices."""
+def test_raw_sql_duplicate_match_becomes_one_block(db_engine: sa.Engine,
+                                                   service: PolicyService) -> None:
+    """A hand-written row with a wrong match_key could duplicate a match; the loader
+    keeps one entry there, blocking, and names the duplicate."""
+    service.exempt_subscriber("A100", "own MTA")
     _raw(
         db_engine,
         "INSERT INTO attachments (subscriber_id, switch_id, port, prefix, match_key) "
         "SELECT subscriber_id, switch_id, port, prefix, 'typo' FROM attachments "
         "WHERE prefix = '10.1.0.5/32'",
     )
-    with pytest.raises(SnapshotError, match=r"field 'match_key'.*same match as attachment"):
-        load_snapshot(db_engine)
+    snapshot = load_snapshot(db_engine)
+    [row] = snapshot.quarantined
+    assert row.field == "match_key" and "same match as attachment" in row.reason
+    same = [a for a in snapshot.attachments_for(1)
+            if a.prefix == netaddr.IPNetwork("10.1.0.5/32")]
+    assert len(same) == 1 and same[0].blocked_at(NOW)
 
 
 @pytest.mark.parametrize(
@@ -195,41 +231,70 @@ def test_raw_sql_duplicate_match_is_caught(db_engine: sa.Engine, service: Policy
         ("UPDATE mtas SET prefix = '0.0.0.0/0' WHERE name = 'relay1'", "prefix"),
     ],
 )
-def test_raw_sql_bad_mta(
+def test_raw_sql_bad_mta_is_left_out(
     db_engine: sa.Engine, service: PolicyService, sql: str, field: str
 ) -> None:
     _raw(db_engine, sql)
-    with pytest.raises(SnapshotError) as caught:
-        load_snapshot(db_engine)
-    assert (caught.value.table, caught.value.field) == ("mtas", field)
+    snapshot = load_snapshot(db_engine)
+    assert [(q.table, q.field) for q in snapshot.quarantined] == [("mtas", field)]
+    assert [m.name for m in snapshot.mtas] == ["relay6"]
 
 
 @pytest.mark.parametrize(
-    ("sql", "field", "value"),
+    ("sql", "table", "field", "value"),
     [
-        (
-            "UPDATE subscribers SET exempt_until = 'next tuesday' WHERE account = 'A100'",
-            "exempt_until",
-            "next tuesday",
-        ),
-        ("UPDATE subscribers SET exempt = 2 WHERE account = 'A100'", "exempt", 2),
-        ("UPDATE subscribers SET exempt = 'yes' WHERE account = 'A100'", "exempt", "yes"),
+        ("UPDATE subscribers SET exempt_until = 'next tuesday' WHERE account = 'A100'",
+         "subscribers", "exempt_until", "next tuesday"),
+        ("UPDATE subscribers SET exempt = 2 WHERE account = 'A100'", "subscribers", "exempt",
+         "2"),
+        ("UPDATE subscribers SET exempt = 'yes' WHERE account = 'A100'", "subscribers",
+         "exempt", "yes"),
+        ("UPDATE connection_types SET blocked = 'no' WHERE name = 'dialup'",
+         "connection_types", "blocked", "no"),
+        ("UPDATE switches SET role = 'router' WHERE name = 'core1'", "switches", "role",
+         "router"),
+        ("UPDATE switches SET mode = 'off' WHERE name = 'edge1'", "switches", "mode", "off"),
+        ("UPDATE switch_uplinks SET port = 3.5 WHERE port = 2", "switch_uplinks", "port", "3.5"),
+        ("UPDATE global_enforcement SET mode = 'never'", "global_enforcement", "mode", "never"),
     ],
 )
-def test_sqlite_untyped_values_are_caught(
-    sqlite_engine: sa.Engine, sql: str, field: str, value: object
+def test_sqlite_untyped_values_are_quarantined_and_fail_closed(
+    sqlite_engine: sa.Engine, sql: str, table: str, field: str, value: str
 ) -> None:
     """SQLite stores whatever raw SQL writes; PostgreSQL's column types refuse it."""
     db_engine = sqlite_engine
     _example_service(db_engine)  # the same example data as the other tests
-    _raw(db_engine, sql)
-    with pytest.raises(SnapshotError) as caught:
-        load_snapshot(db_engine)
-    assert (caught.value.table, caught.value.field, caught.value.value) == (
-        "subscribers",
-        field,
-        value,
-    )
+    with db_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT OR IGNORE INTO global_enforcement (id, mode) "
+                             "VALUES (1, 'enforce')")
+    with db_engine.begin() as conn:
+        # What a CHECK constraint refuses, raw SQL on SQLite can still write.
+        conn.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
+        conn.exec_driver_sql(sql)
+        conn.exec_driver_sql("PRAGMA ignore_check_constraints = OFF")
+    snapshot = load_snapshot(db_engine)
+    assert [(q.table, q.field, q.value) for q in snapshot.quarantined] == [(table, field, value)]
+    if table == "connection_types":
+        [dialup] = [a for a in snapshot.attachments_for(1) if a.account == "A101"]
+        assert dialup.blocked_at(NOW)
+    if table == "switches" and field == "role":
+        assert snapshot.switches[0x10].role == "edge"
+    if table == "switches" and field == "mode":
+        assert snapshot.enforcement(1, NOW) == ("enforce", None)
+    if table == "switch_uplinks":
+        assert snapshot.switches[1].uplink_ports == frozenset({1})
+    if table == "global_enforcement":
+        assert snapshot.mode == "enforce"
+
+
+def test_a_switch_without_a_usable_dpid_is_left_out(sqlite_engine: sa.Engine) -> None:
+    _example_service(sqlite_engine)
+    _raw(sqlite_engine, "UPDATE switches SET dpid = 'x' WHERE name = 'edge-big'")
+    snapshot = load_snapshot(sqlite_engine)
+    assert BIG_DPID not in snapshot.switches
+    assert ("switches", "dpid") in [(q.table, q.field) for q in snapshot.quarantined]
+    # Its attachments have no switch now; they are named too.
+    assert ("attachments", "switch_id") in [(q.table, q.field) for q in snapshot.quarantined]
 
 
 def test_gc_state_is_restored(db_engine: sa.Engine) -> None:
@@ -260,7 +325,7 @@ def test_fast_prefix_path_agrees_with_netaddr(case: tuple[int, int, int]) -> Non
     fast = plain_prefix(text)
     if fast is not None:
         assert fast[0] == network and str(fast[0]) == text and fast[1] == text
-    parse = _prefix_parser("attachments")
+    parse = prefix_parser("attachments")
     if version == 6 and network in netaddr.IPNetwork("::ffff:0:0/96"):
         with pytest.raises(SnapshotError):
             parse(1, text)

@@ -17,6 +17,7 @@ import pytest
 
 from op25b_app.core import constants
 from op25b_app.openflow import ryu_compat  # noqa: F401 - applies the eventlet fix
+from op25b_app.db.change_source import SourceUnavailable
 from op25b_app.openflow.enforcer import Enforcer, EnforcerOptions
 from op25b_app.core.snapshot import AttachmentRule, MtaRule, PolicySnapshot, SwitchInfo
 from op25b_app.core.options import PolicyOptions
@@ -333,17 +334,72 @@ def test_rejected_add_is_named_and_old_entries_are_kept(rig, caplog):
     assert dp.kinds() == []
 
 
-def test_bad_revision_keeps_the_last_good_policy(rig):
+def test_a_revision_the_loader_cannot_read_keeps_the_last_good_policy(rig):
+    """Bad rows are quarantined by the loader; this is what is left: a loader bug."""
     enforcer, source, dp, _rt = rig
     enforcer.switch_connected(DPID, dp)
     table = dict(dp.table)
     source.snap = snapshot(revision=5)
-    source.fail = ValueError("attachments row 7: field 'prefix' value '10.0.0.300/8'")
+    source.fail = ValueError("a bug in the loader")
     assert not enforcer.refresh()
     assert enforcer.bad_revision[0] == 5
     assert enforcer.snapshot.revision == 1
-    assert "10.0.0.300" in enforcer.sessions[DPID].last_error
     assert dp.table == table
+
+
+def test_a_database_outage_is_not_a_bad_revision(rig):
+    enforcer, source, dp, _rt = rig
+    enforcer.switch_connected(DPID, dp)
+    table = dict(dp.table)
+    source.snap = snapshot(revision=5)
+    source.fail = SourceUnavailable("connection refused")
+    with pytest.raises(SourceUnavailable):
+        enforcer.refresh()
+    assert enforcer.bad_revision is None  # retried, not skipped, once it answers
+    source.fail = None
+    assert enforcer.refresh() and enforcer.snapshot.revision == 5
+    assert dp.table == table
+
+
+def test_quarantined_rows_are_logged_once_per_revision_and_reported(caplog):
+    import dataclasses as dc
+
+    from op25b_app.core.snapshot import QuarantinedRow
+
+    runtime = SyncRuntime()
+    bad = QuarantinedRow("attachments", "7", "prefix", "10.0.0.300/8", "not a valid prefix")
+    source = StatusSource(dc.replace(snapshot(), quarantined=(bad,)))
+    enforcer = Enforcer(PolicyOptions(), EnforcerOptions(), runtime, source)
+    with caplog.at_level("ERROR"):
+        enforcer.refresh()
+        enforcer.refresh(force=True)
+    assert caplog.text.count("quarantined table 'attachments' row 7") == 1
+    enforcer.report_status(force=True)
+    quarantine = source.writes[-1][-1]
+    assert quarantine == {"revision": 1, "total": 1, "rows": [bad.to_dict()]}
+
+
+def test_with_no_snapshot_an_empty_switch_gets_the_fail_closed_policy(rig):
+    from op25b_app.openflow import enforcer as enforcer_module
+
+    runtime = SyncRuntime()
+    source = FakeSource(snapshot())
+    enforcer = Enforcer(PolicyOptions(), EnforcerOptions(), runtime, source)  # never refreshed
+    dp = FakeDatapath()
+    dp.enforcer = enforcer
+    enforcer.switch_connected(DPID, dp)
+    assert enforcer_module.FIRST_SNAPSHOT_WAIT_S > 0
+    cookies = {m.cookie & constants.COOKIE_BAND_MASK for m in dp.table.values()}
+    # Never an empty table: the miss, the default drops and the guard.
+    assert {constants.Band.MISS, constants.Band.DEFAULT_DROP, constants.Band.GUARD} <= cookies
+    assert "emergency" in enforcer.sessions[DPID].last_error
+    # A switch that already holds entries keeps them as they are.
+    dp2 = FakeDatapath()
+    dp2.enforcer = enforcer
+    dp2.add_by_hand(constants.cookie_for(constants.Band.MISS), 0)
+    before = dict(dp2.table)
+    enforcer.switch_connected(DPID, dp2)
+    assert dp2.table == before
 
 
 def test_policy_over_the_cap_is_refused_and_switch_keeps_its_entries(rig):
@@ -457,7 +513,8 @@ def test_status_carries_the_options_the_controller_renders_with():
     dp.enforcer = enforcer
     enforcer.refresh()
     enforcer.switch_connected(DPID, dp)
-    controller_id, _started, _now, revision, bad, rows, stored = source.writes[-1]
+    controller_id, _started, _now, revision, bad, rows, stored, quarantine = source.writes[-1]
+    assert quarantine is None
     assert controller_id == "ctl-a" and revision == 1 and bad is None
     assert [(r.dpid, r.connected, r.entries) for r in rows] == [(DPID, True, len(dp.table))]
     assert PolicyOptions.from_dict(stored) == options
