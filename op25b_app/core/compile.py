@@ -111,7 +111,8 @@ from op25b_app.core.snapshot import (
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["attachment_specificity", "compile_policy", "weighted_entry_count"]
+__all__ = ["attachment_specificity", "block_action_for", "compile_policy", "switch_for",
+           "weighted_entry_count"]
 
 
 def weighted_entry_count(specs: Iterable[FlowSpec], options: PolicyOptions) -> int:
@@ -144,9 +145,9 @@ def compile_policy(
     switch = snapshot.switches.get(dpid)
     if switch is not None and switch.role == ROLE_CORE:
         return frozenset((miss,)), None
-    switch, attachments = _edge_switch(snapshot, dpid, switch)
+    switch, attachments = switch_for(snapshot, dpid)
     mode, mode_change = snapshot.enforcement(dpid, now)
-    block_action = _block_action(mode, options, pass_action)
+    block_action = block_action_for(mode, options)[1]
     specs: list[FlowSpec] = [miss]
     if block_action.kind == "sample":
         specs.append(sample_entry(options.sample_table, options.punt_meter))
@@ -168,13 +169,17 @@ def compile_policy(
     return result, min(changes) if changes else None
 
 
-def _edge_switch(snapshot: PolicySnapshot, dpid: int, switch: SwitchInfo | None,
-                 ) -> tuple[SwitchInfo, tuple[AttachmentRule, ...]]:
+def switch_for(snapshot: PolicySnapshot, dpid: int,
+               ) -> tuple[SwitchInfo, tuple[AttachmentRule, ...]]:
     """The switch to compile as an edge, and its attachments.
 
     An unregistered dpid is an edge with no uplinks and no attachments:
-    every TCP/25 except to the MTAs is dropped until it is registered.
+    every TCP/25 except to the MTAs is dropped until it is registered. A
+    core switch has no attachments (it only gets the miss entry).
     """
+    switch = snapshot.switches.get(dpid)
+    if switch is not None and switch.role == ROLE_CORE:
+        return switch, ()
     if switch is None:
         LOG.warning("dpid %#x is not registered: compiling fail-closed edge policy"
                     " (no uplinks, ignoring %d attachment(s))",
@@ -186,19 +191,21 @@ def _edge_switch(snapshot: PolicySnapshot, dpid: int, switch: SwitchInfo | None,
     return switch, snapshot.attachments_for(dpid)
 
 
-def _block_action(mode: str, options: PolicyOptions, pass_action: Action) -> Action:
-    """What a blocked (or, in monitor mode, would-be blocked) TCP/25 packet gets."""
+def block_action_for(mode: str, options: PolicyOptions) -> tuple[Action, Action]:
+    """``(pass action, block action)``: what passing traffic gets, and what a
+    blocked (or, in monitor mode, would-be blocked) TCP/25 packet gets."""
+    pass_action = parse_pass_action(options.pass_action, options.table_id)
     if mode == constants.MODE_ENFORCE:
         # With a punt meter, blocked SYNs go through it to the controller (and
         # nowhere else): sampled for the abuse desk and, with reject, answered by RST.
-        return punt(options.punt_meter) if options.punt_meter else DROP
+        return pass_action, punt(options.punt_meter) if options.punt_meter else DROP
     if options.punt_meter and options.sample_table and pass_action.kind == NORMAL_KIND:
         # Monitor mode with sampling: the mail is forwarded untouched by this
         # very entry; only a copy continues to the sample table and its meter.
-        return sample(options.sample_table)
+        return pass_action, sample(options.sample_table)
     # Monitor mode: the would-be drops pass but keep their own (counted)
     # entries, so the ISP sees who is affected before the enforcement date.
-    return pass_action
+    return pass_action, pass_action
 
 
 def _next_change_time(

@@ -24,7 +24,9 @@ from op25b_app.core.snapshot import PolicySnapshot
 from op25b_app.db import counters, status
 from op25b_app.db.engine import make_engine
 from op25b_app.db.models import POLICY_NOTIFY_CHANNEL
+from op25b_app.db.change_log import prune
 from op25b_app.db.snapshot_loader import load_snapshot, read_revision
+from op25b_app.db.snapshot_patch import SnapshotPatch, load_patch
 
 LOG = logging.getLogger("op25b.changes")
 
@@ -53,6 +55,20 @@ class DatabaseSource:
         """A snapshot of the policy tables, attachments limited to ``dpids``."""
         try:
             return load_snapshot(self.engine, dpids)
+        except (OperationalError, InterfaceError) as error:
+            raise SourceUnavailable(_first_line(error)) from error
+
+    def load_patch(self, base: PolicySnapshot, dpid_of: dict[int, int]) -> SnapshotPatch | None:
+        """The snapshot after ``base`` from the change log alone; None: load it all."""
+        try:
+            return load_patch(self.engine, base, dpid_of)
+        except (OperationalError, InterfaceError) as error:
+            raise SourceUnavailable(_first_line(error)) from error
+
+    def prune_changes(self, now: dt.datetime) -> int:
+        """Forget change-log rows older than the log keeps (see ``change_log.KEEP``)."""
+        try:
+            return prune(self.engine, now)
         except (OperationalError, InterfaceError) as error:
             raise SourceUnavailable(_first_line(error)) from error
 

@@ -132,12 +132,12 @@ def _load_from(
 def _load(conn: Connection, scope: frozenset[int] | None) -> PolicySnapshot:
     revision = read_revision(conn)
     quarantine = Quarantine()
-    switch_dpids, switches = _load_switches(conn, quarantine)
-    types = _load_types(conn, quarantine)
+    switch_dpids, switches = load_switch_rows(conn, quarantine)
+    types = load_connection_types(conn, quarantine)
     wanted = None
     if scope is not None:
         wanted = [row_id for row_id, dpid in switch_dpids.items() if dpid in scope]
-    attachments = _load_attachments(conn, switch_dpids, types, quarantine, wanted)
+    attachments = load_attachment_rules(conn, switch_dpids, types, quarantine, wanted)
     quarantine.apply(attachments)
     mtas = _load_mtas(conn, quarantine)
     mode, enforce_at = _load_global_enforcement(conn, quarantine)
@@ -174,7 +174,7 @@ def _raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.type_coerce(column, sa.types.NullType())
 
 
-def _load_switches(conn: Connection, quarantine: Quarantine,
+def load_switch_rows(conn: Connection, quarantine: Quarantine,
                    ) -> tuple[dict[int, int], dict[int, SwitchInfo]]:
     sw = Switch.__table__
     up = SwitchUplink.__table__
@@ -230,7 +230,7 @@ def _switch_enforcement(row_id: int, mode: Any, enforce_at: Any,
         return {"mode": MODE_ENFORCE, "enforce_at": None}
 
 
-def _load_types(conn: Connection, quarantine: Quarantine) -> dict[int, tuple[str, bool]]:
+def load_connection_types(conn: Connection, quarantine: Quarantine) -> dict[int, tuple[str, bool]]:
     ct = ConnectionType.__table__
     types: dict[int, tuple[str, bool]] = {}
     for row_id, name, blocked in conn.execute(sa.select(ct.c.id, ct.c.name, _raw(ct.c.blocked))):
@@ -242,13 +242,16 @@ def _load_types(conn: Connection, quarantine: Quarantine) -> dict[int, tuple[str
     return types
 
 
-def _load_attachments(
+def load_attachment_rules(
     conn: Connection,
     dpid_by_switch_id: dict[int, int],
     types: dict[int, tuple[str, bool]],
     quarantine: Quarantine,
     switch_ids: list[int] | None = None,
+    only: tuple[frozenset[int], frozenset[int]] | None = None,
 ) -> dict[int, list[AttachmentRule]]:
+    """The attachments (of ``switch_ids``; or only the attachment ids and the
+    subscribers' attachments of ``only``), checked row by row."""
     at = Attachment.__table__
     su = Subscriber.__table__
     if switch_ids is not None and not switch_ids:
@@ -264,6 +267,9 @@ def _load_attachments(
     )
     if switch_ids is not None:
         query = query.where(at.c.switch_id.in_(switch_ids))
+    if only is not None:
+        query = query.where(sa.or_(at.c.id.in_(sorted(only[0])),
+                                   at.c.subscriber_id.in_(sorted(only[1]))))
     parse_prefix = prefix_parser("attachments")
     parse_carries = carries_parser(quarantine)
     # Subscriber-level facts are validated once per subscriber, not per attachment.

@@ -25,19 +25,17 @@ from op25b_app.core.options import PolicyOptions
 from op25b_app.core.snapshot import PolicySnapshot
 from op25b_app.db.change_source import SourceUnavailable
 from op25b_app.db.counters import CountDelta
-from op25b_app.db.models import POLICY_TABLES
+from op25b_app.db.snapshot_patch import SnapshotPatch, attachment_index
 from op25b_app.openflow.channel import Channel
 from op25b_app.openflow.monitoring import Monitor
 from op25b_app.openflow.runtime import Runtime, SnapshotSource
 from op25b_app.openflow.session import SwitchSession
-from op25b_app.openflow.status_report import StatusReporter
+from op25b_app.openflow.changes import apply_pending
+from op25b_app.openflow.status_report import StatusReporter, note_quarantine
 from op25b_app.openflow.sync import SwitchSync
 
 LOG = logging.getLogger("op25b.enforcer")
 
-#: Quarantined rows logged per revision, and listed in the status (the total is always given).
-QUARANTINE_LOG_ROWS = 50
-QUARANTINE_STATUS_ROWS = 20
 #: How long a connecting switch waits for the first snapshot before it gets the
 #: fail-closed emergency policy (the database is down since start-up).
 FIRST_SNAPSHOT_WAIT_S = 5.0
@@ -78,6 +76,8 @@ class Enforcer:
         self.bad_revision: tuple[int, str] | None = None
         #: The quarantine summary of the snapshot in use (None: no row left out).
         self.quarantine: dict[str, Any] | None = None
+        #: attachment id -> dpid of the snapshot in use (for the next patch).
+        self._dpid_of: dict[int, int] = {}
         self._quarantine_logged: int | None = None
         self._noticed_at = time.monotonic()
         self._snapshot_ready = runtime.Event()
@@ -114,11 +114,12 @@ class Enforcer:
     def refresh(self, force: bool = False) -> bool:
         """Load a new snapshot if the revision moved; True if a new one is in use.
 
-        Every registered switch's attachments are read, not only the
+        Every registered switch's attachments are held, not only the
         connected ones': a switch that reboots or connects gets its policy
-        at once instead of after a database read of its subscribers (the
-        controller would have to hold them anyway once it connects).
-        ``force`` reloads at the same revision.
+        at once instead of after a database read of its subscribers. When
+        the change log allows it only the changed rows are read (a patch,
+        handed to each switch's session); otherwise, or with ``force``,
+        everything is loaded again.
         """
         revision = self.runtime.run_blocking(self.source.revision)
         if not force and self.snapshot is not None and revision == self.snapshot.revision:
@@ -126,49 +127,54 @@ class Enforcer:
         if not force and self.bad_revision is not None and self.bad_revision[0] == revision:
             return False
         try:
-            snap = self.runtime.run_blocking(self.source.load, None)
+            patch = None if force else self._patch()
+            snap = patch.snapshot if patch is not None else \
+                self.runtime.run_blocking(self.source.load, None)
         except SourceUnavailable:
             raise  # transient: the poll loop retries; the switches keep their entries
-        except Exception as exc:  # noqa: BLE001 - a loader bug keeps the last good policy
+        except Exception:  # noqa: BLE001 - a loader bug keeps the last good policy
             # Bad *rows* never get here (they are quarantined); this is a bug.
-            self.bad_revision = (revision, str(exc))
+            self.bad_revision = (revision, "could not be loaded (see the log)")
             LOG.exception("database revision %s could not be loaded, keeping revision %s on "
                           "all switches", revision,
                           self.snapshot.revision if self.snapshot else None)
             return False
         self.bad_revision = None
-        self._note_quarantine(snap)
+        self._use(snap, patch)
+        return True
+
+    def _patch(self) -> SnapshotPatch | None:
+        """The change-log patch from the snapshot in use, if the source can make one."""
+        loader = getattr(self.source, "load_patch", None)
+        if self.snapshot is None or loader is None:
+            return None
+        patch: SnapshotPatch | None = self.runtime.run_blocking(loader, self.snapshot,
+                                                                self._dpid_of)
+        return patch
+
+    def _use(self, snap: PolicySnapshot, patch: SnapshotPatch | None) -> None:
+        """Make ``snap`` the snapshot in use and tell every session what changed."""
         if self.snapshot is None or snap.revision != self.snapshot.revision:
             self._noticed_at = time.monotonic()
         self.snapshot = snap
+        if patch is None:
+            self._dpid_of = self.runtime.run_blocking(attachment_index, snap)
+        else:
+            self._dpid_of = patch.dpid_of
+        for session in self.sessions.values():
+            if patch is None:
+                session.policy = None  # compiled in full against the new snapshot
+                session.pending.clear()
+            elif session.policy is not None:
+                session.pending.append((snap, patch.removed, patch.added.get(session.dpid, ())))
+        self.quarantine, self._quarantine_logged = note_quarantine(
+            snap, self._quarantine_logged, self.metrics)
         self._snapshot_ready.set()
         if self.metrics is not None:
             self.metrics.revision_database.set(snap.revision)
-        LOG.info("policy revision %s loaded", snap.revision)
-        return True
-
-    def _note_quarantine(self, snap: PolicySnapshot) -> None:
-        """Log each quarantined row once per revision; keep the summary for the status."""
-        rows = snap.quarantined
-        if self.metrics is not None:
-            counts: dict[str, int] = {}
-            for row in rows:
-                counts[row.table] = counts.get(row.table, 0) + 1
-            for table in POLICY_TABLES:
-                self.metrics.quarantined_rows.labels(table).set(counts.get(table, 0))
-        if not rows:
-            self.quarantine = None
-            return
-        if self._quarantine_logged != snap.revision:
-            self._quarantine_logged = snap.revision
-            for row in rows[:QUARANTINE_LOG_ROWS]:
-                LOG.error("revision %s: quarantined %s; its part fails closed", snap.revision,
-                          row)
-            if len(rows) > QUARANTINE_LOG_ROWS:
-                LOG.error("revision %s: %d more rows quarantined (op25b status lists them)",
-                          snap.revision, len(rows) - QUARANTINE_LOG_ROWS)
-        self.quarantine = {"revision": snap.revision, "total": len(rows),
-                           "rows": [row.to_dict() for row in rows[:QUARANTINE_STATUS_ROWS]]}
+        LOG.log(logging.DEBUG if patch is not None else logging.INFO,
+                "policy revision %s loaded%s", snap.revision,
+                f" as a change of {len(patch.removed)} attachment(s)" if patch else "")
 
     def _poll_loop(self) -> None:
         failures = 0
@@ -206,6 +212,7 @@ class Enforcer:
                 LOG.info("switch %s: policy changes by time at %s", session.label,
                          session.next_change.isoformat())
                 session.next_change = None
+                session.expire_due = True
                 self.request_sync(session)
 
     def report_status(self, force: bool = False) -> None:
@@ -352,4 +359,9 @@ class Enforcer:
             # of an unknown switch; one that holds entries keeps them.
             self.sync.apply_emergency(session)
             return
+        if apply_pending(session, self.sync, self.runtime, snap, self._noticed_at):
+            return
+        session.policy = None
+        session.pending.clear()
+        session.expire_due = False
         self.sync.apply_snapshot(session, snap, self._noticed_at)

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from op25b_app.core.flowspec import FlowSpec
+from op25b_app.core.incremental import SwitchPolicy
 from op25b_app.openflow.channel import Channel
 
 
@@ -25,7 +26,14 @@ class SwitchSession:
     channel: Channel
     connected_at: dt.datetime
     connected_mono: float = dataclasses.field(default_factory=time.monotonic)
-    installed: frozenset[FlowSpec] | None = None
+    #: What the switch holds (when in sync: the very set of ``policy.entries``).
+    installed: set[FlowSpec] | frozenset[FlowSpec] | None = None
+    #: The compiled policy the next changes are patched into (None: compile in full).
+    policy: SwitchPolicy | None = None
+    #: Patches of the snapshot waiting to be applied to ``policy``, oldest first.
+    pending: list[Any] = dataclasses.field(default_factory=list)
+    #: An opt-out ended: recompile the attachments whose time is up.
+    expire_due: bool = False
     applied_revision: int | None = None
     next_change: dt.datetime | None = None
     last_error: str | None = None

@@ -10,13 +10,18 @@ least every ``status_interval`` seconds.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
+from op25b_app.core.snapshot import PolicySnapshot
+from op25b_app.db.models import POLICY_TABLES
 from op25b_app.db.status import SwitchRow
 from op25b_app.openflow.runtime import Runtime
 from op25b_app.openflow.session import SwitchSession
+
+LOG = logging.getLogger("op25b.status")
 
 
 def switch_row(session: SwitchSession, connected: bool = True) -> SwitchRow:
@@ -67,3 +72,36 @@ class StatusReporter:
             self._written[row.dpid] = row
             self._gone.pop(row.dpid, None)
         self._at = time.monotonic()
+
+
+#: Quarantined rows logged per revision, and listed in the status (the total is always given).
+QUARANTINE_LOG_ROWS = 50
+QUARANTINE_STATUS_ROWS = 20
+
+
+def note_quarantine(snap: PolicySnapshot, logged: int | None, metrics: Any = None,
+                    ) -> tuple[dict[str, Any] | None, int | None]:
+    """Log each quarantined row once per revision; the summary for the status.
+
+    Returns ``(summary or None, the revision logged)``; ``logged`` is the
+    revision whose rows were logged last time (a forced reload of the same
+    revision does not log them again).
+    """
+    rows = snap.quarantined
+    if metrics is not None:
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row.table] = counts.get(row.table, 0) + 1
+        for table in POLICY_TABLES:
+            metrics.quarantined_rows.labels(table).set(counts.get(table, 0))
+    if not rows:
+        return None, logged
+    if logged != snap.revision:
+        logged = snap.revision
+        for row in rows[:QUARANTINE_LOG_ROWS]:
+            LOG.error("revision %s: quarantined %s; its part fails closed", snap.revision, row)
+        if len(rows) > QUARANTINE_LOG_ROWS:
+            LOG.error("revision %s: %d more rows quarantined (op25b status lists them)",
+                      snap.revision, len(rows) - QUARANTINE_LOG_ROWS)
+    return {"revision": snap.revision, "total": len(rows),
+            "rows": [row.to_dict() for row in rows[:QUARANTINE_STATUS_ROWS]]}, logged

@@ -20,6 +20,7 @@ from typing import Any
 from op25b_app.core import constants
 from op25b_app.core.actions import PUNT_MAX_LEN
 from op25b_app.core.compile import compile_policy
+from op25b_app.core.incremental import SwitchPolicy
 from op25b_app.core.errors import PolicyError
 from op25b_app.core.flowspec import FlowSpec
 from op25b_app.core.options import PolicyOptions
@@ -53,21 +54,24 @@ class SwitchSync:
         """Compile ``snap`` for the switch and make the switch hold exactly that.
 
         ``noticed_at`` (monotonic) is when the controller saw the revision; the
-        change-to-enforced latency is measured from it.
+        change-to-enforced latency is measured from it. The compiled policy
+        stays with the session, so the next changes can be patched into it.
         """
         started = time.monotonic()
         steps: dict[str, float] = {}
         try:
-            desired, next_change = self.runtime.run_blocking(
-                compile_policy, snap, session.dpid, self.runtime.now(), self.policy_options)
+            policy: SwitchPolicy = self.runtime.run_blocking(
+                SwitchPolicy, snap, session.dpid, self.runtime.now(), self.policy_options)
             steps["compile"] = time.monotonic()
         except PolicyError as exc:
             session.last_error = f"revision {snap.revision}: {exc}"
             LOG.error("switch %s: policy revision %s refused, keeping the last good one: %s",
                       session.label, snap.revision, exc)
             return
-        session.next_change = next_change
-        target = (snap.revision, hash(desired))
+        desired = policy.entries
+        session.policy = policy
+        session.next_change = policy.next_change
+        target = (snap.revision, hash(frozenset(desired)))
         if session.failed_target == target:
             # The switch refused exactly this set (e.g. table full): retrying
             # would fail the same way. A new revision or a reconnect retries.
@@ -105,6 +109,32 @@ class SwitchSync:
                  plan.summary(), (done - started) * 1000, (done - session.connected_mono) * 1000,
                  _durations(started, steps))
 
+    def apply_change(self, session: SwitchSession, revision: int, gone: set[FlowSpec],
+                     new: set[FlowSpec], noticed_at: float) -> None:
+        """Send what a patched policy changed: ``gone`` entries out, ``new`` ones in.
+
+        The switch holds the session's policy before the change (the caller
+        checks), so the plan is made from the changed entries alone: one
+        subscriber on a 100k-entry switch costs one or two flow mods.
+        """
+        assert session.policy is not None
+        started = time.monotonic()
+        plan = plan_update(gone, new)
+        if not plan.empty:
+            self.apply_plan(session, plan)
+            if session.channel.errors:
+                session.policy = None  # the switch holds neither: read back, recompile
+                self._refused(session, revision, (revision, -1))
+                return
+        self._confirmed(session, revision, session.policy.entries)
+        session.next_change = session.policy.next_change
+        done = time.monotonic()
+        if self.metrics is not None and not plan.empty:
+            self.metrics.change_latency.observe(done - max(noticed_at, started))
+        LOG.log(logging.INFO if not plan.empty else logging.DEBUG,
+                "switch %s: policy revision %s applied as a change (%s) in %.0f ms",
+                session.label, revision, plan.summary(), (done - started) * 1000)
+
     def apply_emergency(self, session: SwitchSession) -> None:
         """No snapshot yet: keep a switch's entries, or give an empty one a fail-closed policy.
 
@@ -128,7 +158,7 @@ class SwitchSync:
                               "(no uplinks, MTAs or opt-outs known yet)")
         LOG.error("switch %s: %s", session.label, session.last_error)
 
-    def _current(self, session: SwitchSession) -> frozenset[FlowSpec]:
+    def _current(self, session: SwitchSession) -> set[FlowSpec] | frozenset[FlowSpec]:
         """What the switch holds: read back when unknown or due, else what was installed."""
         if session.read_back or session.installed is None:
             current = self.read_entries(session)
@@ -137,7 +167,7 @@ class SwitchSync:
         return session.installed
 
     def _confirmed(self, session: SwitchSession, revision: int,
-                   desired: frozenset[FlowSpec]) -> None:
+                   desired: set[FlowSpec] | frozenset[FlowSpec]) -> None:
         session.installed = desired
         session.applied_revision = revision
         session.failed_target = None

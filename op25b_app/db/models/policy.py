@@ -166,6 +166,28 @@ class PolicyRevision(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     revision: Mapped[int] = mapped_column(sa.BigInteger)
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), server_default=sa.func.now())
+    #: The first revision whose changes are all in ``policy_changes`` (older
+    #: log rows may be pruned): a reader further behind reloads everything.
+    changes_from: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+
+class PolicyChange(Base):
+    """One row a revision touched: written by the same triggers, in the same transaction.
+
+    ``row_id`` is the row's id (``switch_id`` for ``switch_uplinks``); NULL
+    means the whole table (a TRUNCATE).
+    """
+
+    __tablename__ = "policy_changes"
+    __table_args__ = (sa.Index("ix_policy_changes_revision", "revision"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    revision: Mapped[int] = mapped_column(sa.BigInteger)
+    table_name: Mapped[str] = mapped_column(sa.String(32))
+    row_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    logged_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime(), server_default=sa.func.current_timestamp())
 
 
 class GlobalEnforcement(Base):
