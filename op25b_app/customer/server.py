@@ -7,17 +7,25 @@ service manager should see a clean exit 0 instead, so this server installs
 the handlers itself: a signal only asks uvicorn to finish (``handle_exit``,
 the same flag uvicorn's handlers set, a second SIGINT forcing it) and
 nothing is re-raised afterwards.
+
+``[::]`` means every address of both families. asyncio, which uvicorn listens
+through, makes an IPv6 wildcard socket IPv6-only, so customers on IPv4 would
+get no page; the socket is made here, dual-stack, and handed to uvicorn.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -47,11 +55,31 @@ def serve(app: FastAPI, *, host: str, port: int, tls_cert: Path | None = None,
         # The page resolves X-Forwarded-For itself, from trusted proxies only.
         proxy_headers=False,
     )
+    try:
+        sockets = [_dual_stack(port)] if host == "::" else None
+    except OSError as error:
+        log.error("cannot listen on [::]:%d: %s", port, error)
+        return False
     server = _PageServer(config)
     previous = {sig: signal.signal(sig, server.handle_exit) for sig in _STOP_SIGNALS}
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        for sock in sockets or ():
+            sock.close()
     return bool(server.started)
+
+
+def _dual_stack(port: int) -> socket.socket:
+    """A listening ``[::]:port`` socket that accepts IPv4 too (as ::ffff:a.b.c.d)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(("::", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

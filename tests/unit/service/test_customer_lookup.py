@@ -35,7 +35,8 @@ def service(db_engine: sa.Engine) -> PolicyService:
     svc.add_subscriber("BB-3", "Saburo", "broadband",
                        [AttachmentSpec(2, 2, None, ("192.0.2.64/26",))])
     svc.exempt_subscriber("BB-3", "own mail server", until=SOON)
-    svc.add_subscriber("BB-4", "Shiro", "broadband", [AttachmentSpec(2, 3, None, ("192.0.2.8/32",))])
+    svc.add_subscriber("BB-4", "Shiro", "broadband",
+                       [AttachmentSpec(2, 3, None, ("192.0.2.8/32",))])
     svc.exempt_subscriber("BB-4", "own mail server")
     svc.add_subscriber("BB-5", "Goro", "broadband", [AttachmentSpec(1, 5, None, ())])
     return svc
