@@ -33,7 +33,7 @@ from topologies.isp import EDGE_DPID, HOSTS_BY_NAME
 REPO = Path(__file__).resolve().parents[2]
 BROWSER = Path(__file__).with_name("browser.py")
 CHROMIUM = Path("/usr/bin/chromium")
-AXE = REPO / "tests" / "lab" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+AXE = REPO / "tests" / "lab" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = REPO / "tests" / "lab" / "artifacts" / "customer-page"
 PAGE_PORT = 8443
 WEB = HOSTS_BY_NAME["web"]
