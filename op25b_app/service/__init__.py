@@ -13,6 +13,7 @@ from op25b_app.service.attachments import AttachmentSpec
 from op25b_app.service.audit_read import AuditEntryView
 from op25b_app.service.csv_records import COLUMNS as CSV_COLUMNS
 from op25b_app.service.csv_records import read_file, read_records, write_records
+from op25b_app.service.customer import LineLookup, LineVerdict
 from op25b_app.service.database import (
     DEFAULT_DB_URL,
     check_schema,
@@ -66,7 +67,7 @@ __all__ = [
     "ROLE_EDGE", "UNCHANGED", "AttachmentSpec", "AttachmentView", "AuditEntryView", "Conflict",
     "ConnectionTypeView",
     "DatabaseUnavailable", "ImportProblem", "ImportProgress", "ImportRejected", "ImportResult",
-    "MtaView",
+    "LineLookup", "LineVerdict", "MtaView",
     "NotFound", "PolicyPreview", "PolicyService", "SchemaNotCurrent", "ServiceError",
     "StoredDataError", "SubscriberRecord", "SubscriberView", "SwitchView", "ValidationError",
     "check_schema", "limits", "open_database", "parse_attach_point", "parse_dpid", "parse_port",

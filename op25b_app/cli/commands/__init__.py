@@ -9,6 +9,7 @@ from op25b_app.cli.commands import (
     api,
     audit,
     connection_type,
+    customer,
     db,
     enforcement,
     mta,
@@ -21,7 +22,7 @@ from op25b_app.cli.commands import (
 from op25b_app.cli.parser import CommandTree
 
 _GROUPS = (db, status, audit, switch, connection_type, subscriber, mta, enforcement, report,
-           policy, api)
+           policy, api, customer)
 
 
 def register_all(tree: CommandTree) -> None:

@@ -23,6 +23,7 @@ from op25b_app.cli.commands import (
     api,
     audit,
     connection_type,
+    customer,
     db,
     enforcement,
     mta,
@@ -54,6 +55,7 @@ GROUPS: list[tuple[ModuleType, str, list[str]]] = [
     (report, "report", ["affected", "suspects"]),
     (policy, "policy", ["show"]),
     (api, "api", ["hash-token"]),
+    (customer, "customer-page", []),
 ]
 
 
