@@ -120,7 +120,9 @@ class PolicySnapshot:
 
     revision: int
     switches: Mapping[int, SwitchInfo]
-    attachments: Mapping[int, tuple[AttachmentRule, ...]]  # keyed by dpid
+    #: Keyed by dpid: a tuple of rules, or (in a snapshot patched from the
+    #: change log) a mapping of attachment id to rule; ``attachments_for`` reads both.
+    attachments: Mapping[int, tuple[AttachmentRule, ...] | Mapping[int, AttachmentRule]]
     mtas: tuple[MtaRule, ...]
     #: The dpids whose attachments were read (None = all switches).
     scope: frozenset[int] | None = None
@@ -152,4 +154,6 @@ class PolicySnapshot:
         return self.scope is None or dpid in self.scope
 
     def attachments_for(self, dpid: int) -> tuple[AttachmentRule, ...]:
-        return tuple(self.attachments.get(dpid, ()))
+        rules = self.attachments.get(dpid, ())
+        # A patched snapshot keeps each switch's rules by attachment id.
+        return tuple(rules.values()) if isinstance(rules, Mapping) else tuple(rules)

@@ -126,6 +126,7 @@ class Enforcer:
             return False
         if not force and self.bad_revision is not None and self.bad_revision[0] == revision:
             return False
+        started = time.monotonic()
         try:
             patch = None if force else self._patch()
             snap = patch.snapshot if patch is not None else \
@@ -140,7 +141,7 @@ class Enforcer:
                           self.snapshot.revision if self.snapshot else None)
             return False
         self.bad_revision = None
-        self._use(snap, patch)
+        self._use(snap, patch, time.monotonic() - started)
         return True
 
     def _patch(self) -> SnapshotPatch | None:
@@ -152,7 +153,7 @@ class Enforcer:
                                                                 self._dpid_of)
         return patch
 
-    def _use(self, snap: PolicySnapshot, patch: SnapshotPatch | None) -> None:
+    def _use(self, snap: PolicySnapshot, patch: SnapshotPatch | None, took: float) -> None:
         """Make ``snap`` the snapshot in use and tell every session what changed."""
         if self.snapshot is None or snap.revision != self.snapshot.revision:
             self._noticed_at = time.monotonic()
@@ -172,19 +173,24 @@ class Enforcer:
         self._snapshot_ready.set()
         if self.metrics is not None:
             self.metrics.revision_database.set(snap.revision)
-        LOG.log(logging.DEBUG if patch is not None else logging.INFO,
-                "policy revision %s loaded%s", snap.revision,
-                f" as a change of {len(patch.removed)} attachment(s)" if patch else "")
+        LOG.info("policy revision %s loaded%s in %.0f ms", snap.revision,
+                 f" as a change of {len(patch.removed)} attachment(s)" if patch else "",
+                 took * 1000)
 
     def _poll_loop(self) -> None:
         failures = 0
         while self._running:
             try:
-                if self.refresh():
+                if self.refresh() and self.sessions:
                     for session in list(self.sessions.values()):
                         self.request_sync(session)
+                    # Let the workers send the change first: each writes the
+                    # status itself when done, so a heartbeat now would only
+                    # delay the switches (a database write on the hot path).
+                    self.runtime.sleep(0)
+                else:
+                    self.report_status()
                 self._time_driven_changes()
-                self.report_status()
                 if failures:
                     LOG.warning("database reachable again after %d failed polls", failures)
                 failures = 0
@@ -258,7 +264,27 @@ class Enforcer:
         while self._running:
             self.runtime.sleep(self.options.reconcile_interval)
             for session in list(self.sessions.values()):
-                self.request_sync(session, read_back=True)
+                self.read_back(session)
+
+    def read_back(self, session: SwitchSession) -> None:
+        """Read a switch back beside its update worker, then let the worker repair drift.
+
+        Reading 100k entries takes the switch seconds; done by the worker it
+        held every change back that long. A switch in sync is read here while
+        changes keep flowing, and the worker only diffs (``sync.reconcile``).
+        A switch not known to be in sync is read and recompiled by the worker.
+        """
+        policy = session.policy
+        if policy is None or session.installed is not policy.entries:
+            self.request_sync(session, read_back=True)
+            return
+        try:
+            self.sync.ensure_fragment_mode(session)
+            session.read_result = self.sync.read_entries(session)
+        except Exception as exc:  # noqa: BLE001 - a failed read is retried by the worker
+            LOG.warning("switch %s: read-back failed (%s); reading again", session.label, exc)
+            session.read_back = True
+        self.request_sync(session)
 
     # -- switch events ---------------------------------------------------
     def switch_connected(self, dpid: int, datapath: Any) -> None:
@@ -359,6 +385,10 @@ class Enforcer:
             # of an unknown switch; one that holds entries keeps them.
             self.sync.apply_emergency(session)
             return
+        policy, read, session.read_result = session.policy, session.read_result, None
+        if read is not None and policy is not None and session.installed is policy.entries \
+                and not session.read_back:
+            self.sync.reconcile(session, read)
         if apply_pending(session, self.sync, self.runtime, snap, self._noticed_at):
             return
         session.policy = None

@@ -41,6 +41,8 @@ class SwitchSession:
     busy: bool = False
     dirty: bool = False
     read_back: bool = True
+    #: A read-back taken beside the worker, for it to diff (see Enforcer.read_back).
+    read_result: frozenset[FlowSpec] | None = None
     counter_marks: dict[str, tuple[int, float]] | None = None
     meter_ok: bool = False
     #: The switch's fragment handling as read back ("nx-match" wanted); None = not read yet.

@@ -26,12 +26,15 @@ from op25b_app.core.flowspec import FlowSpec
 from op25b_app.core.options import PolicyOptions
 from op25b_app.core.reconcile import UpdatePlan, plan_update
 from op25b_app.core.snapshot import PolicySnapshot
-from op25b_app.openflow import messages, readback, update
+from op25b_app.openflow import fastread, messages, readback, update
 from op25b_app.openflow.channel import UpdateFailed
 from op25b_app.openflow.runtime import Runtime
 from op25b_app.openflow.session import SwitchSession
 
 LOG = logging.getLogger("op25b.sync")
+
+#: Plans smaller than this go in order (one round trip) even to a switch with bundles.
+BUNDLE_MIN_ENTRIES = 16
 
 #: OFPT_SET_CONFIG fragment handling values and the names operators know them by.
 FRAGMENT_MODES = {0: "normal", 1: "drop", 2: "reassemble", constants.OFPC_FRAG_NX_MATCH: "nx-match"}
@@ -108,6 +111,30 @@ class SwitchSync:
                  "(%.0f ms after connect; %s)", session.label, snap.revision, len(desired),
                  plan.summary(), (done - started) * 1000, (done - session.connected_mono) * 1000,
                  _durations(started, steps))
+
+    def reconcile(self, session: SwitchSession, current: frozenset[FlowSpec]) -> None:
+        """Repair drift between what the switch reported and its compiled policy.
+
+        ``current`` was read while changes kept flowing (see the enforcer's
+        reconcile loop), so it may lag them; the plan is made against the
+        policy as it is now, so whatever it sends moves the switch toward the
+        current policy (a lagging read only costs a redundant add or delete).
+        Nothing is compiled again. A refused repair leaves the session to a
+        full update.
+        """
+        policy = session.policy
+        assert policy is not None
+        plan: UpdatePlan = self.runtime.run_blocking(plan_update, current, policy.entries)
+        if plan.empty:
+            return
+        LOG.warning("switch %s: repairing drift at revision %s (%s)", session.label,
+                    policy.revision, plan.summary())
+        self.apply_plan(session, plan)
+        if session.channel.errors:
+            session.policy = None
+            self._refused(session, policy.revision, (policy.revision, -1))
+            return
+        self._confirmed(session, policy.revision, policy.entries)
 
     def apply_change(self, session: SwitchSession, revision: int, gone: set[FlowSpec],
                      new: set[FlowSpec], noticed_at: float) -> None:
@@ -191,8 +218,15 @@ class SwitchSync:
         channel = session.channel
         dp = channel.datapath
         body = channel.read_flows(counted_only=False)
-        parsed = self.runtime.run_blocking(_parse_all, dp, body)
-        specs = frozenset(spec for spec, _stat in parsed if spec is not None)
+        # Copied here, at once (one C call under the GIL): the worker may be
+        # patching the policy's set while this read runs beside it.
+        expected = frozenset(session.installed if session.installed is not None else
+                             session.policy.entries if session.policy is not None else ())
+        found, rest = self.runtime.run_blocking(fastread.recognise, body, expected)
+        parsed = self.runtime.run_blocking(_parse_all, dp, rest)
+        specs = frozenset(found).union(spec for spec, _stat in parsed if spec is not None)
+        LOG.debug("switch %s: read back %d entries, %d recognised by their bytes",
+                  session.label, len(body), len(found))
         junk = [messages.raw_delete_strict(dp, stat.table_id, stat.priority, stat.match)
                 for spec, stat in parsed if spec is None]
         if junk:
@@ -200,8 +234,13 @@ class SwitchSync:
         return specs
 
     def apply_plan(self, session: SwitchSession, plan: UpdatePlan) -> None:
-        """Send ``plan`` as one atomic bundle where the switch takes them, else in order."""
-        if session.bundles:
+        """Send ``plan`` as one atomic bundle where the switch takes them, else in order.
+
+        A plan of a few entries goes in order even then: one barrier instead
+        of a bundle's three round trips, and just as gap-free (see update).
+        """
+        size = len(plan.adds) + len(plan.modifies) + len(plan.deletes)
+        if session.bundles and size >= BUNDLE_MIN_ENTRIES:
             update.apply_bundled(session.channel, plan)
         else:
             update.apply_ordered(session.channel, plan)

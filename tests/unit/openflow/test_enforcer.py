@@ -303,11 +303,19 @@ def test_reconcile_repairs_drift_and_leaves_foreign_entries(rig):
     del dp.table[victim]
     dp.add_by_hand(constants.cookie_for(constants.Band.ATTACHMENT), 31500, in_port=9)
     dp.add_by_hand(0x1234, 31500, in_port=9, eth_type=0x800)
-    enforcer.request_sync(enforcer.sessions[DPID], read_back=True)
+    session = enforcer.sessions[DPID]
+    compiled = session.policy
+    enforcer.read_back(session)  # what the reconcile loop does
     assert victim in dp.table
     cookies = sorted(m.cookie for m in dp.table.values())
     assert 0x1234 in cookies
     assert len(dp.table) == desired_count + 1
+    # A periodic reconcile diffs against the compiled policy: no recompile.
+    assert session.policy is compiled
+    assert session.installed is compiled.entries
+    dp.wire.clear()
+    enforcer.read_back(session)
+    assert set(dp.kinds()) == {"stats"}  # read, in sync: nothing sent
 
 
 def test_rejected_add_is_named_and_old_entries_are_kept(rig, caplog):
@@ -541,7 +549,10 @@ def test_a_switch_without_nx_match_is_noted_and_still_guarded(rig, caplog):
     assert len(guard) == 9
 
 
-def test_a_switch_with_bundles_gets_each_update_in_one_atomic_commit(rig):
+def test_a_switch_with_bundles_gets_each_update_in_one_atomic_commit(rig, monkeypatch):
+    from op25b_app.openflow import sync
+
+    monkeypatch.setattr(sync, "BUNDLE_MIN_ENTRIES", 1)  # even the smallest update
     enforcer, source, dp, _rt = rig
     dp.supports_bundles = True
     enforcer.switch_connected(DPID, dp)
@@ -565,7 +576,10 @@ def test_a_switch_with_bundles_gets_each_update_in_one_atomic_commit(rig):
     assert len(dp.table) == len(installed_specs(enforcer))
 
 
-def test_a_refused_bundled_add_discards_the_whole_update(rig):
+def test_a_refused_bundled_add_discards_the_whole_update(rig, monkeypatch):
+    from op25b_app.openflow import sync
+
+    monkeypatch.setattr(sync, "BUNDLE_MIN_ENTRIES", 1)
     enforcer, source, dp, _rt = rig
     dp.supports_bundles = True
     enforcer.switch_connected(DPID, dp)
@@ -580,3 +594,17 @@ def test_a_refused_bundled_add_discards_the_whole_update(rig):
     assert dp.table == before  # nothing changed: the old policy holds
     assert "TABLE_FULL" in (session.last_error or "")
     assert session.applied_revision == 1
+
+
+def test_a_few_entries_go_in_order_even_to_a_switch_with_bundles(rig):
+    """One barrier instead of a bundle's three round trips, just as gap-free."""
+    enforcer, source, dp, _rt = rig
+    dp.supports_bundles = True
+    enforcer.switch_connected(DPID, dp)
+    dp.wire.clear()
+    source.snap = snapshot(revision=2, bb_type_blocked=False)
+    enforcer.refresh()
+    enforcer.request_sync(enforcer.sessions[DPID])
+    kinds = dp.kinds()
+    assert "bundle-add" not in kinds and kinds[-1] == "barrier"
+    assert enforcer.sessions[DPID].applied_revision == 2
