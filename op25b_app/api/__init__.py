@@ -8,13 +8,19 @@ working while a controller restarts.
 
 Modules, one job each:
 
-* ``config``   - the TOML configuration (tokens stored as SHA-256, TLS, limits)
-  and ``HOST:PORT`` parsing;
-* ``auth``     - bearer-token check and read/write scope, before any body is read;
+* ``config``   - the TOML configuration (tokens stored as SHA-256 with an
+  optional expiry, TLS, limits) and ``HOST:PORT`` parsing;
+* ``token_rules`` - which tokens ``hash-token`` accepts (usable, not guessable);
+* ``live_config`` - the configuration being served, reloaded on SIGHUP;
+* ``auth``     - bearer-token check, expiry and read/write scope, before any
+  body is read;
+* ``request_line`` - path segments decoded one by one (``%2F`` is data),
+  UTF-8 and single-valued query parameters, HEAD answered as GET;
 * ``body_limit`` - the maximum request size, enforced before parsing;
 * ``schemas``  - the pydantic request/response models (the OpenAPI document
   is generated from them);
 * ``errors``   - service and request errors to 400/404/409/... bodies;
+* ``echo``     - the bound on what an error body repeats of the request;
 * ``routes``   - the operations, one router per resource, and what they share
   (paging, the per-request ``PolicyService``, OpenAPI responses and links);
 * ``document`` - the OpenAPI document as served (FastAPI's, adjusted);

@@ -25,6 +25,8 @@ from op25b_app.api.body_limit import BodySizeLimitMiddleware
 from op25b_app.api.config import ApiConfig
 from op25b_app.api.document import OPENAPI_PATH, build_openapi
 from op25b_app.api.errors import install_error_handlers
+from op25b_app.api.live_config import LiveConfig
+from op25b_app.api.request_line import HeadAsGetMiddleware, RequestLineMiddleware
 from op25b_app.api.routes import connection_types, mtas, status, subscribers, switches
 from op25b_app.api.routes.common import ServiceFactory
 
@@ -33,10 +35,13 @@ _ROUTERS = (switches.router, connection_types.router, subscribers.router, mtas.r
             status.router)
 
 
-def create_app(engine: Engine, config: ApiConfig, *,
+def create_app(engine: Engine, config: ApiConfig | LiveConfig, *,
                clock: Callable[[], dt.datetime] | None = None,
                tz: dt.tzinfo | None = None) -> FastAPI:
     """The ASGI application for ``engine`` with ``config``'s tokens and limits.
+
+    A ``LiveConfig`` is read on every request (``op25b api`` reloads it on
+    SIGHUP); a plain ``ApiConfig`` is served as it is.
 
     ``clock`` is the service's notion of now (None: the current UTC time;
     tests pass a fixed one). ``tz`` is the zone of times given without a UTC
@@ -58,10 +63,14 @@ def create_app(engine: Engine, config: ApiConfig, *,
     )
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
+    live = config if isinstance(config, LiveConfig) else LiveConfig(config)
     # The middleware added last runs first: the token is checked before
-    # anything reads the body, then the body is bounded before FastAPI parses it.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_body_bytes)
-    app.add_middleware(TokenAuthMiddleware, tokens=config.tokens)
+    # anything else, then the request line (path segments, query), then the
+    # body is bounded before FastAPI parses it; HEAD becomes GET last.
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=lambda: live.config.max_body_bytes)
+    app.add_middleware(RequestLineMiddleware)
+    app.add_middleware(TokenAuthMiddleware, live=live)
     ServiceFactory(engine, clock, tz).install(app)
     for router in _ROUTERS:
         app.include_router(router)

@@ -15,24 +15,43 @@ answers and closes would otherwise see a connection reset instead of the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from op25b_app.api.echo import echo_text
+from op25b_app.api.errors import error_response
 
 log = logging.getLogger(__name__)
 
 
 class BodySizeLimitMiddleware:
-    """413 for a request body larger than ``max_bytes``."""
+    """413 for a request body larger than ``max_bytes()``.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    The limit is asked for once per request, so a configuration reload
+    (SIGHUP) applies to the next request.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: Callable[[], int]) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.limit = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await _LimitedRequest(self.app, self.limit()).run(scope, receive, send)
+
+
+class _LimitedRequest:
+    """One request read against one limit (the limit in force when it arrived)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse the request with 413 if its body is too large, else pass it on whole."""
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             if declared <= 2 * self.max_bytes:
@@ -69,13 +88,9 @@ class BodySizeLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
         log.warning("%s %s: 413 body of %s bytes or more, limit %d", scope["method"],
-                    scope["path"], size, self.max_bytes)
-        response = JSONResponse(
-            {"error": f"request body larger than {self.max_bytes} bytes",
-             "field": "body", "value": None},
-            status_code=413,
-            headers={"Connection": "close"},
-        )
+                    echo_text(scope["path"]), size, self.max_bytes)
+        response = error_response(413, f"request body larger than {self.max_bytes} bytes",
+                                  "body", headers={"Connection": "close"})
         await response(scope, receive, send)
 
 

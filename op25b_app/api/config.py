@@ -11,11 +11,20 @@ The file is TOML (read with the standard library's ``tomllib``)::
     name = "noc"                     # recorded as the actor of every change
     scope = "write"                  # "read" or "write"
     sha256 = "9f86d0..."             # hex SHA-256 of the token (op25b api hash-token)
+    expires = 2026-12-31T00:00:00+09:00   # optional; refused (401) from then on
+
+An expiry is a TOML date-time (or a string) with an explicit UTC offset: a
+token that stops working at the wrong hour because the API host runs in
+another zone is an outage, so a time without an offset is refused.
+
+``op25b api`` re-reads this file on SIGHUP (``reload``): token changes apply
+to the next request; listen and TLS settings only at a restart.
 
 Tokens are stored only as SHA-256 hashes so that a leaked config file (or a
 backup of /etc) does not hand out write access to the policy. A plain hash is
 enough because tokens are long random strings, not passwords a dictionary
-could guess; generate them with ``op25b api hash-token --generate``.
+could guess - ``hash-token`` refuses guessable ones (``token_rules``);
+generate them with ``op25b api hash-token --generate``.
 
 Relative TLS paths are relative to the config file, so a config and its
 certificate can move together.
@@ -24,6 +33,7 @@ certificate can move together.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import ipaddress
 import re
@@ -31,6 +41,8 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from op25b_app.api.token_rules import unusable_reason, weakness
 
 SCOPE_READ = "read"
 SCOPE_WRITE = "write"
@@ -47,7 +59,7 @@ _HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$"
 _TOKEN_NAME = re.compile(TOKEN_NAME_PATTERN)
 _KNOWN_KEYS = frozenset({"listen", "max_body_bytes", "tls_cert", "tls_key", "tokens"})
-_TOKEN_KEYS = frozenset({"name", "scope", "sha256"})
+_TOKEN_KEYS = frozenset({"name", "scope", "sha256", "expires"})
 
 
 class ConfigError(Exception):
@@ -61,11 +73,17 @@ class TokenEntry:
     name: str
     scope: str
     sha256: bytes
+    #: From this time on the token is refused; None: it never expires.
+    expires: dt.datetime | None = None
 
     @property
     def can_write(self) -> bool:
         """Whether this token may change the policy."""
         return self.scope == SCOPE_WRITE
+
+    def expired(self, now: dt.datetime) -> bool:
+        """Whether the token is past its expiry at ``now`` (an aware time)."""
+        return self.expires is not None and now >= self.expires
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,8 +135,15 @@ def valid_token_name(name: object) -> bool:
 
 
 def generate_token() -> str:
-    """A new random token (URL-safe, 256 bits)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A new random token (URL-safe, 256 bits) that ``hash-token`` would accept.
+
+    About one in 7,700 draws is letters only, which ``token_rules`` calls
+    word-like; such a draw is simply replaced.
+    """
+    while True:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        if weakness(token) is None and unusable_reason(token) is None:
+            return token
 
 
 def parse_listen(text: str) -> ListenAddress:
@@ -207,8 +232,10 @@ def _parse_tokens(raw: Any, source: str) -> tuple[TokenEntry, ...]:
         if scope not in SCOPES:
             raise ConfigError(f"{where}: key 'scope' value {scope!r}: must be 'read' or 'write'")
         if not isinstance(digest, str) or not _HEX_SHA256.match(digest.lower()):
+            # The value is not repeated: it may be a token pasted in the wrong
+            # place, and this message goes to the log (also on a SIGHUP reload).
             raise ConfigError(
-                f"{where}: key 'sha256' value {digest!r}: must be 64 hex digits "
+                f"{where}: key 'sha256': must be 64 hex digits "
                 "(make one with 'op25b api hash-token')"
             )
         raw_digest = bytes.fromhex(digest)
@@ -217,5 +244,31 @@ def _parse_tokens(raw: Any, source: str) -> tuple[TokenEntry, ...]:
             raise ConfigError(f"{where}: key 'sha256': the same token is configured twice")
         names.add(name)
         hashes.add(raw_digest)
-        entries.append(TokenEntry(name=name, scope=scope, sha256=raw_digest))
+        expires = parse_expiry(item.get("expires"), f"{where}: key 'expires'")
+        entries.append(TokenEntry(name=name, scope=scope, sha256=raw_digest, expires=expires))
     return tuple(entries)
+
+
+def parse_expiry(value: object, where: str) -> dt.datetime | None:
+    """A token's expiry (TOML date-time or ISO 8601 string, with offset) in UTC; None: absent."""
+    if value is None:
+        return None
+    when = value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("z", "Z")):
+            text = text[:-1] + "+00:00"
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            when = None
+    if not isinstance(when, dt.datetime):
+        raise ConfigError(f"{where} value {value!r}: must be a date-time such as "
+                          "2026-12-31T00:00:00+09:00")
+    if when.utcoffset() is None:
+        raise ConfigError(f"{where} value '{value}': needs an explicit UTC offset, "
+                          "e.g. +09:00 or Z")
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:
+        raise ConfigError(f"{where} value '{value}': out of range in UTC") from None

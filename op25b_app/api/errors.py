@@ -9,6 +9,8 @@
 * ``StoredDataError`` (stored data the compiler refuses, e.g. two accounts on
   the same match written by raw SQL) -> 409: the request is fine, the data
   conflicts.
+* Every body is bounded (``echo``): values, fields and messages are cut,
+  whoever built them (route, handler or middleware), via ``error_response``.
 * ``DatabaseUnavailable`` -> 503, so a client can tell "retry later" from
   "bug". SQLAlchemy's ``OperationalError``/``InterfaceError`` are mapped the
   same way as a fallback, for any path where the service lets one through.
@@ -22,8 +24,8 @@ without details.
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -32,6 +34,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from op25b_app.api.echo import MAX_ECHO_CHARS, bounded_message, echo_text, echo_value
 from op25b_app.api.schemas import ErrorBody
 from op25b_app.service import (
     Conflict,
@@ -43,8 +46,7 @@ from op25b_app.service import (
 
 log = logging.getLogger(__name__)
 
-#: Longest echoed value, so a bad 1 MB string is not sent back whole.
-MAX_ECHO_CHARS = 200
+__all__ = ["MAX_ECHO_CHARS", "error_response", "error_responses", "install_error_handlers"]
 
 _DESCRIPTIONS: dict[int, str] = {
     400: "Bad input: the body names the offending field and value; nothing was written.",
@@ -74,27 +76,16 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def error_response(status: int, message: str, field: str | None = None,
-                   value: Any = None) -> JSONResponse:
-    """A JSON ``ErrorBody`` response."""
-    body = {"error": message, "field": field, "value": echo_value(value)}
-    return JSONResponse(body, status_code=status)
+                   value: Any = None, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """A JSON ``ErrorBody`` response, every part bounded (``echo``).
 
-
-def echo_value(value: Any) -> Any:
-    """``value`` made safe to send back: JSON-ready and short."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, str):
-        return value if len(value) <= MAX_ECHO_CHARS else value[:MAX_ECHO_CHARS] + "..."
-    try:
-        text = json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return echo_value(str(value))
-    if len(text) > MAX_ECHO_CHARS:
-        return text[:MAX_ECHO_CHARS] + "..."
-    return json.loads(text)
+    The one way any error body is made - routes, handlers and middleware -
+    so none of them can send a client's megabyte back.
+    """
+    body = {"error": bounded_message(message, value),
+            "field": None if field is None else echo_text(field),
+            "value": echo_value(value)}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _request_error_field(error: dict[str, Any]) -> str:
@@ -119,7 +110,7 @@ async def _on_request_validation(request: Request, exc: Exception) -> JSONRespon
         # FastAPI hands a non-JSON body over as bytes; say what is really wrong.
         return error_response(400, "request body must be JSON (Content-Type: application/json)",
                               "Content-Type", content_type)
-    field = _request_error_field(first)
+    field = echo_text(_request_error_field(first))  # a body key can be 1 MB long
     value = None if first.get("type") in ("missing", "json_invalid") else first.get("input")
     message = first.get("msg", "invalid value")
     if first.get("type") == "json_invalid":
@@ -159,10 +150,24 @@ async def _on_stored_data(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_exception(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    response = error_response(exc.status_code, str(exc.detail))
-    if exc.headers:
-        response.headers.update(exc.headers)
-    return response
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, (ValueError, RecursionError)):
+        # FastAPI's "There was an error parsing the body" for what json.loads
+        # refuses beyond JSON syntax; the cause says which.
+        return error_response(400, f"body is not valid JSON: {_parse_failure(cause)}", "body")
+    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+def _parse_failure(cause: Exception) -> str:
+    """Why the JSON parser gave up, in words a client can act on."""
+    if isinstance(cause, RecursionError):
+        return "nested too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {cause.start})"
+    if "integer string conversion" in str(cause):
+        # Python refuses to parse integers of more than 4300 digits.
+        return "a number has too many digits"
+    return str(cause)
 
 
 async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:

@@ -28,6 +28,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from op25b_app.api.echo import MAX_ECHO_CHARS, MAX_ERROR_CHARS
 from op25b_app.service import ENCAPSULATIONS, limits
 
 # Ranges are *documented* here (so clients and the contract test's generator
@@ -94,11 +95,14 @@ class _Response(BaseModel):
 class ErrorBody(_Response):
     """Every error response: what went wrong and, for bad input, which field and value."""
 
-    error: str = Field(description="One line for a human.")
+    error: str = Field(description=f"One line for a human (at most {MAX_ERROR_CHARS} "
+                       "characters; an embedded value is cut like 'value').")
     field: str | None = Field(
         default=None, description="The offending input field (dotted path into the body)."
     )
-    value: Any = Field(default=None, description="The offending value as received.")
+    value: Any = Field(default=None, description="The offending value as received; text "
+                       f"longer than {MAX_ECHO_CHARS} characters (or a structure whose JSON "
+                       "is) is cut and ends with '...'.")
 
 
 # --------------------------------------------------------------------------- switches

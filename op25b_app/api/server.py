@@ -11,13 +11,16 @@ that says what to change:
 * a certificate without a key (or the reverse), or files that do not load.
 
 uvicorn serves the app: one process, sync routes in its thread pool (the
-database is the bottleneck, not Python), SIGINT/SIGTERM shut it down cleanly.
+database is the bottleneck, not Python), SIGINT/SIGTERM shut it down cleanly,
+SIGHUP reloads the configuration file (``live_config``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import signal
 import ssl
@@ -33,6 +36,7 @@ from op25b_app.api.config import (
     ListenAddress,
     parse_listen,
 )
+from op25b_app.api.live_config import LiveConfig
 
 log = logging.getLogger(__name__)
 
@@ -86,29 +90,51 @@ def resolve_settings(config: ApiConfig, *, listen: str | None, tls_cert: Path | 
 
 
 def _check_tls_files(cert: Path, key: Path) -> None:
-    """Load the pair once now, so a bad path or a mismatched key is a clear start-up error."""
+    """Load the pair once now, so a bad path or a mismatched key is a clear start-up error.
+
+    Each file is opened first: ``ssl`` reports a missing file as
+    ``FileNotFoundError`` without a file name, which read "TLS file 'None'".
+    """
+    for label, path in (("certificate", cert), ("key", key)):
+        _check_readable(f"TLS {label}", path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(certfile=str(cert), keyfile=str(key))
-    except FileNotFoundError as error:
-        raise StartupRefused(f"TLS file '{error.filename}' does not exist") from None
     except (ssl.SSLError, OSError) as error:
         raise StartupRefused(
             f"TLS certificate '{cert}' and key '{key}' cannot be loaded: {error}"
         ) from None
 
 
+def _check_readable(what: str, path: Path) -> None:
+    """Refuse, naming ``what`` and its path, unless ``path`` is a file this process can read."""
+    try:
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise StartupRefused(f"{what} file '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise StartupRefused(f"{what} file '{path}' is a directory") from None
+    except OSError as error:
+        raise StartupRefused(
+            f"{what} file '{path}' cannot be read: {error.strerror or error}"
+        ) from None
+
+
 def serve(engine: Engine, config: ApiConfig, settings: ServerSettings,
-          tz: dt.tzinfo | None = None) -> None:
+          tz: dt.tzinfo | None = None, config_path: Path | None = None) -> None:
     """Run the API until SIGINT/SIGTERM; returns after a clean shutdown.
 
     ``tz``: the zone of times given without an offset (see ``create_app``).
+    ``config_path``: the file ``config`` was read from; SIGHUP reads it again
+    (``LiveConfig.reload``).
     """
     import uvicorn
 
     from op25b_app.api.app import create_app
 
-    app = create_app(engine, config, tz=tz)
+    live = LiveConfig(config, config_path)
+    app = create_app(engine, live, tz=tz)
     server_config = uvicorn.Config(
         app,
         host=settings.listen.host,
@@ -121,14 +147,17 @@ def serve(engine: Engine, config: ApiConfig, settings: ServerSettings,
         proxy_headers=False,
     )
     log.info(
-        "op25b api on %s (database %s, %d token(s), max body %d bytes)",
+        "op25b api on %s (database %s, %d token(s), max body %d bytes; SIGHUP reloads %s)",
         settings.listen.url(settings.tls),
         engine.url.render_as_string(hide_password=True),
         len(config.tokens),
         config.max_body_bytes,
+        config_path or "nothing",
     )
     server = uvicorn.Server(server_config)
     previous = {sig: signal.signal(sig, _on_stop_signal) for sig in _STOP_SIGNALS}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP,
+                                            functools.partial(_on_reload_signal, live))
     try:
         server.run()
     except _StopSignal as stop:
@@ -141,6 +170,22 @@ def serve(engine: Engine, config: ApiConfig, settings: ServerSettings,
         # uvicorn has logged why (address in use, permission denied, ...).
         raise StartupRefused(f"could not listen on {settings.listen.url(settings.tls)}")
     log.info("op25b api stopped")
+
+
+def _on_reload_signal(live: LiveConfig, _signum: int, _frame: FrameType | None) -> None:
+    """SIGHUP: reload the configuration on the event loop, between requests' steps.
+
+    The handler runs in the main thread, which is the event loop's; the
+    reload itself is queued onto the loop rather than run inside the handler,
+    so it never interleaves with a middleware halfway through a request.
+    Before the loop runs (start-up) it reloads at once.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        live.reload()
+        return
+    loop.call_soon_threadsafe(live.reload)
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -169,7 +169,15 @@ def parse_time(
         if tz is None:
             raise ValidationError(field, value, "needs an explicit UTC offset, e.g. +09:00 or Z")
         parsed = _localize(parsed.replace(tzinfo=None), tz, field, value)
-    return parsed.astimezone(dt.UTC)
+    return _as_utc(parsed, field, value)
+
+
+def _as_utc(parsed: dt.datetime, field: str, value: object) -> dt.datetime:
+    """``parsed`` in UTC; a time whose UTC falls outside years 1..9999 is bad input, not a crash."""
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationError(field, value, "is out of range once converted to UTC") from None
 
 
 def _localize(naive: dt.datetime, tz: dt.tzinfo, field: str, value: object) -> dt.datetime:

@@ -103,13 +103,103 @@ def test_tls_key_without_certificate_is_refused(sqlite_db: str, tmp_path: Path) 
     assert "both a certificate and a key" in result.stderr
 
 
+def hash_token_cli(token: bytes, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``op25b api hash-token ARGS`` with ``token`` and a line break on standard input."""
+    result = subprocess.run(op25b_command("api", "hash-token", *args), input=token + b"\n",
+                            capture_output=True, timeout=60, cwd=cwd)
+    return subprocess.CompletedProcess(result.args, result.returncode,
+                                       result.stdout.decode(), result.stderr.decode())
+
+
+STRONG_TOKEN = "Kx7#q9!vR2$mW4&zT8*pL1(nB6)cY3-d"
+
+
 def test_hash_token_needs_no_database(tmp_path: Path) -> None:
     # No --db: hash-token must not open (or create) a database.
-    result = subprocess.run(op25b_command("api", "hash-token"), input="s3cret-token\n",
-                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    result = hash_token_cli(STRONG_TOKEN.encode(), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == hashlib.sha256(b"s3cret-token").hexdigest() + "\n"
+    assert result.stdout == hashlib.sha256(STRONG_TOKEN.encode()).hexdigest() + "\n"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("token", "reason"), [
+    (b"s3cret-token", "12 characters long"),
+    (b"a1" * 20, "different characters"),
+    (b"0123456789" * 4, "repeats its first 10 characters"),
+    (b"correcthorsebatterystaplecorrectly", "letters only"),
+])
+def test_hash_token_refuses_guessable_tokens_unless_allowed(tmp_path: Path, token: bytes,
+                                                            reason: str) -> None:
+    refused = hash_token_cli(token, cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert reason in refused.stderr and "--allow-weak" in refused.stderr
+    allowed = hash_token_cli(token, "--allow-weak", cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout == hashlib.sha256(token).hexdigest() + "\n"
+
+
+@pytest.mark.parametrize(("token", "reason"), [
+    ("Kx7#q9!vR2$mW4&zT8*pL1(nB6)cY3-d\u00e4".encode(), "the non-ASCII character 'ä': a "
+     "token must be visible ASCII"),
+    ("トークン".encode() * 10, "non-ASCII"),
+    (b"\xff\xfe" * 20, "non-ASCII"),
+    (STRONG_TOKEN.encode() + b" tail", "a space"),
+    (STRONG_TOKEN.encode() + b"\x01", "control character"),
+    (STRONG_TOKEN.encode() * 40, "longer than 1024"),
+])
+def test_hash_token_refuses_tokens_that_could_never_log_in(tmp_path: Path, token: bytes,
+                                                           reason: str) -> None:
+    # --allow-weak does not help: these are not weak, they cannot work at all.
+    result = hash_token_cli(token, "--allow-weak", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert reason in result.stderr, result.stderr
+
+
+def test_a_token_hash_token_accepts_can_log_in(sqlite_db: str, tmp_path: Path) -> None:
+    # Every visible ASCII character, quotes and backslash included.
+    token = "".join(chr(c) for c in range(0x21, 0x7F))
+    result = hash_token_cli(token.encode(), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = write_config(tmp_path / "api.toml", extra="\n".join([
+        "[[tokens]]", 'name = "ascii"', 'scope = "read"', f'sha256 = "{result.stdout.strip()}"']))
+    api = start_api(sqlite_db, config, tmp_path / "api.log")
+    try:
+        with api.client(token=None) as client:
+            response = client.get("/status", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200, response.text
+            # Non-ASCII bytes in the header are compared as bytes: no decoding
+            # turns one token into another (and hash-token refuses such tokens).
+            raw = {"Authorization": b"Bearer " + token.encode() + "ä".encode()}
+            assert client.get("/status", headers=raw).status_code == 401
+    finally:
+        assert stop_api(api) == 0, api.log()
+
+
+def test_missing_tls_files_are_named(sqlite_db: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "api.toml")
+    listen = f"127.0.0.1:{free_port()}"
+    cert, key = tmp_path / "missing.crt", tmp_path / "missing.key"
+    result = run_api("--listen", listen, "--config", str(config), "--tls-cert", str(cert),
+                     "--tls-key", str(key), db=sqlite_db)
+    assert result.returncode == 1
+    assert f"TLS certificate file '{cert}' does not exist" in result.stderr
+    assert "'None'" not in result.stderr
+    cert.write_text("not a certificate\n")
+    result = run_api("--listen", listen, "--config", str(config), "--tls-cert", str(cert),
+                     "--tls-key", str(key), db=sqlite_db)
+    assert result.returncode == 1
+    assert f"TLS key file '{key}' does not exist" in result.stderr
+    # From the config file, relative to it: the resolved path is named.
+    relative = write_config(tmp_path / "tls.toml",
+                            extra='tls_cert = "certs/api.crt"\ntls_key = "certs/api.key"')
+    result = run_api("--listen", listen, "--config", str(relative), db=sqlite_db)
+    assert result.returncode == 1
+    assert f"TLS certificate file '{tmp_path / 'certs' / 'api.crt'}' does not exist" in \
+        result.stderr
+    key.write_text("not a key either\n")
+    result = run_api("--listen", listen, "--config", str(config), "--tls-cert", str(cert),
+                     "--tls-key", str(key), db=sqlite_db)
+    assert result.returncode == 1 and "cannot be loaded" in result.stderr
 
 
 def test_hash_token_generate_prints_a_config_entry(tmp_path: Path) -> None:

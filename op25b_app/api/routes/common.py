@@ -19,6 +19,7 @@ from op25b_app.api import schemas
 from op25b_app.api.auth import TOKEN_SCOPE_KEY
 from op25b_app.api.config import TokenEntry
 from op25b_app.api.errors import error_responses
+from op25b_app.api.request_line import path_value
 from op25b_app.service import NotFound, PolicyService
 
 T = TypeVar("T")
@@ -92,7 +93,16 @@ def request_service(request: Request) -> PolicyService:
 #: A route parameter of this type receives the request's ``PolicyService``.
 Service = Annotated[PolicyService, Depends(request_service)]
 
-NamePath = Annotated[str, Path(description="Name.", pattern=schemas.NO_NUL_PATTERN)]
+
+def _name_parameter(
+    name: Annotated[str, Path(description="Name.", pattern=schemas.NO_NUL_PATTERN)],
+) -> str:
+    """The ``{name}`` path parameter as the client meant it (see ``request_line``)."""
+    return path_value(name)
+
+
+#: A route parameter of this type receives the ``{name}`` path segment, decoded.
+NamePath = Annotated[str, Depends(_name_parameter)]
 
 
 def find_one(views: Iterable[T], matches: Callable[[T], bool], kind: str, field: str,

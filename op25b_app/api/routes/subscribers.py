@@ -8,12 +8,14 @@ path as the CLI's separate commands.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from op25b_app.api import schemas
+from op25b_app.api.request_line import path_value
 from op25b_app.api.routes.common import (
     CREATE,
     DEFAULT_PAGE,
@@ -27,12 +29,27 @@ from op25b_app.api.routes.common import (
     page_body,
     with_links,
 )
-from op25b_app.service import AttachmentSpec, parse_dpid
+from op25b_app.service import (
+    AttachmentSpec,
+    SubscriberView,
+    ValidationError,
+    parse_dpid,
+    parse_time,
+)
 
 router = APIRouter(tags=["subscribers"])
 
-AccountPath = Annotated[str, Path(description="Subscriber account.",
-                                  pattern=schemas.NO_NUL_PATTERN)]
+
+def _account_parameter(
+    account: Annotated[str, Path(description="Subscriber account; a '/' in it is sent "
+                                 "percent-encoded as %2F.", pattern=schemas.NO_NUL_PATTERN)],
+) -> str:
+    """The ``{account}`` path segment as the client meant it (see ``request_line``)."""
+    return path_value(account)
+
+
+#: A route parameter of this type receives the ``{account}`` path segment, decoded.
+AccountPath = Annotated[str, Depends(_account_parameter)]
 
 _BY_ACCOUNT = {"account": "$response.body#/account"}
 _CREATED = with_links(
@@ -85,7 +102,15 @@ def get_subscriber(svc: Service, account: AccountPath) -> dict[str, Any]:
               summary="Change name, connection type or opt-out (all or nothing)")
 def patch_subscriber(svc: Service, account: AccountPath,
                      body: schemas.SubscriberPatch) -> dict[str, Any]:
-    return svc.update_subscriber(account, **_update_kwargs(body)).to_dict()
+    # A PATCH that changes nothing ({}, nulls, the stored values) writes
+    # nothing: no audit entry, no policy revision for the controllers. The
+    # read is its own transaction; a write landing between it and ours is
+    # simply earlier than this PATCH, which then applies on top of it.
+    kwargs = _update_kwargs(body)
+    current = svc.show_subscriber(account)
+    if not _changes(current, kwargs, svc.tz):
+        return current.to_dict()
+    return svc.update_subscriber(account, **kwargs).to_dict()
 
 
 @router.delete("/subscribers/{account}", operation_id="deleteSubscriber",
@@ -134,3 +159,31 @@ def _update_kwargs(body: schemas.SubscriberPatch) -> dict[str, Any]:
         exemption = body.exemption
         kwargs["exemption"] = None if exemption is None else (exemption.reason, exemption.until)
     return kwargs
+
+
+def _changes(current: SubscriberView, kwargs: dict[str, Any], tz: dt.tzinfo | None) -> bool:
+    """Whether ``update_subscriber(**kwargs)`` would change ``current``.
+
+    Only a value that surely equals the stored one counts as no change;
+    anything else - including input the service will refuse - goes to the
+    service, which checks it and answers as it always does.
+    """
+    if kwargs.get("name", current.name) != current.name:
+        return True
+    if kwargs.get("type_name", current.type) != current.type:
+        return True
+    if "exemption" not in kwargs:
+        return False
+    exemption = kwargs["exemption"]
+    if exemption is None:
+        return current.exempt or current.exempt_reason is not None
+    reason, until = exemption
+    if not current.exempt or reason != current.exempt_reason:
+        return True
+    try:
+        until_utc = None if until is None else parse_time(until, "until", tz)
+    except ValidationError:
+        return True
+    # An opt-out that has ended is renewed (or refused as past) by the service.
+    return until_utc != current.exempt_until or (
+        until_utc is not None and until_utc <= dt.datetime.now(dt.UTC))

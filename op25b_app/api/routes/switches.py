@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from op25b_app.api import schemas
 from op25b_app.api.errors import error_responses
+from op25b_app.api.request_line import path_value
 from op25b_app.api.routes.common import (
     CREATE,
     DEFAULT_PAGE,
@@ -31,7 +32,16 @@ from op25b_app.service import parse_dpid
 
 router = APIRouter(tags=["switches"])
 
-DpidPath = Annotated[str, Path(description="Datapath id, decimal or 0x-hex.")]
+
+def _dpid_parameter(
+    dpid: Annotated[str, Path(description="Datapath id, decimal or 0x-hex.")],
+) -> str:
+    """The ``{dpid}`` path segment as the client sent it (see ``request_line``)."""
+    return path_value(dpid)
+
+
+#: A route parameter of this type receives the ``{dpid}`` path segment, decoded.
+DpidPath = Annotated[str, Depends(_dpid_parameter)]
 
 #: Compiling reads stored data the compiler may refuse (409); an unknown dpid is
 #: not 404 - it compiles as an unregistered switch, exactly as the controller would.
