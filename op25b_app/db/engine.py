@@ -76,10 +76,6 @@ def make_engine(
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "postgresql":
         kwargs["pool_pre_ping"] = True
-        # Times come back in UTC whatever the server's TimeZone: op25b reads
-        # them as UTC, and a stored year-9999 time stays readable (in a zone
-        # east of UTC it would be year 10000, which no driver can return).
-        kwargs["connect_args"] = {"options": "-c timezone=UTC"}
     elif read_only and (path := sqlite_path(parsed)) is not None:
         kwargs["creator"] = _read_only_connector(path)
     engine = sa.create_engine(parsed, **kwargs)
@@ -88,6 +84,8 @@ def make_engine(
     if engine.dialect.name == "sqlite":
         busy_ms = SQLITE_BUSY_TIMEOUT_MS if lock_timeout is None else round(lock_timeout * 1000)
         _configure_sqlite(engine, busy_ms, wal=not read_only)
+    else:
+        event.listen(engine, "connect", _utc_session)
     log.debug("engine created for %s", parsed.render_as_string(hide_password=True))
     return engine
 
@@ -145,6 +143,24 @@ def is_lock_timeout(error: BaseException) -> bool:
         return True
     return getattr(orig, "sqlite_errorname", None) == "SQLITE_BUSY" or \
         "database is locked" in str(orig)
+
+
+def _utc_session(dbapi_connection: Any, _record: Any) -> None:
+    """PostgreSQL: times come back in UTC, whatever the server's TimeZone.
+
+    op25b reads every time as UTC anyway; in a session east of UTC a stored
+    year-9999 time (raw SQL can write one) would come back as year 10000,
+    which no driver can return, and every listing would fail. A plain SET
+    (committed at once, so no rollback undoes it) rather than a startup
+    option, which connection poolers such as PgBouncer refuse.
+    """
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def _configure_sqlite(engine: Engine, busy_ms: int, *, wal: bool) -> None:

@@ -170,6 +170,29 @@ def test_numbers_are_ascii_digits(db: str, argv: list[str]) -> None:
     assert err.startswith("op25b: error: field '") and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize(("argv", "field"), [
+    (["policy", "show", "--dpid", "1", "--at", "9999-12-31T23:59:59-14:00"], "at"),
+    (["enforcement", "set", "--mode", "monitor", "--at", "0001-01-01T00:00+14:00"], "at"),
+    (["audit", "--since", "99999999d"], "since"),
+    (["audit", "--since", "0001-01-01T00:00+14:00"], "since"),
+    (["report", "suspects", "--window", "9999999d"], "window"),
+    (["report", "affected", "--since", "9999-12-31T23:59:59Z"], "since"),
+])
+def test_times_and_spans_out_of_range_are_one_line(db: str, argv: list[str], field: str) -> None:
+    status, out, err = run("--db", db, *argv)
+    assert (status, out) == (2, "")
+    assert err.startswith(f"op25b: error: field '{field}' value '") and err.count("\n") == 1
+
+
+def test_csv_exempt_until_out_of_range_names_the_line(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    path.write_text("account,name,type,dpid,port,vlan,prefixes,exempt,exempt_reason,"
+                    "exempt_until\nL1,,broadband,,,,,true,own MTA,9999-12-31T23:59:59-14:00\n")
+    status, out, err = run("--db", db, "subscriber", "import", str(path))
+    assert (status, out) == (2, "")
+    assert f"{path} line 2: field 'exempt_until' value '9999-12-31T23:59:59-14:00': outside" in err
+
+
 @pytest.mark.parametrize(("url", "fragment"), [
     ("mysql://op25b:s3cret@dbhost/op25b", "not mysql"),
     ("postgresql://op25b:s3cret@[::1/y", "not a usable database URL"),
