@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import sqlite3
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,13 +31,21 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
+# Re-exported: the controller's options take their default from here.
+from op25b_app.db.defaults import DEFAULT_DB_URL as DEFAULT_DB_URL
+
 log = logging.getLogger(__name__)
 
-DEFAULT_DB_URL = "sqlite:///op25b.db"
-#: How long a SQLite connection waits for another writer before failing.
+#: How long a SQLite connection waits for another writer before failing, unless
+#: ``make_engine`` is given a lock timeout (the controller keeps this one; the
+#: CLI and the API pass ``core.limits.DEFAULT_LOCK_TIMEOUT_S`` or the operator's).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: Execution option that makes a connection's BEGIN take the write lock.
 WRITE_OPTION = "op25b_write"
+#: Engine execution option: seconds a policy writer waits for the write lock.
+LOCK_TIMEOUT_OPTION = "op25b_lock_timeout_s"
+#: PostgreSQL's SQLSTATE for a lock wait that hit ``lock_timeout``.
+_PG_LOCK_NOT_AVAILABLE = "55P03"
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -45,20 +56,114 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL = DEFAULT_DB_URL, *, echo: bool = False) -> Engine:
-    """Create an engine for ``url`` with op25b's per-backend connection settings."""
+def make_engine(
+    url: str | URL = DEFAULT_DB_URL,
+    *,
+    echo: bool = False,
+    lock_timeout: float | None = None,
+    read_only: bool = False,
+) -> Engine:
+    """Create an engine for ``url`` with op25b's per-backend connection settings.
+
+    ``lock_timeout`` (seconds) is how long a policy writer waits for another
+    writer's lock: SQLite's busy timeout, PostgreSQL's ``lock_timeout`` for the
+    write lock (``write_session``); None keeps SQLite's ``SQLITE_BUSY_TIMEOUT_MS``
+    and lets PostgreSQL wait as long as it takes. ``read_only`` opens a SQLite
+    file read-only (``mode=ro``): a read works on a file the user may not
+    write and never creates one.
+    """
     parsed = normalise_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "postgresql":
         kwargs["pool_pre_ping"] = True
+    elif read_only and (path := sqlite_path(parsed)) is not None:
+        kwargs["creator"] = _read_only_connector(path)
     engine = sa.create_engine(parsed, **kwargs)
+    if lock_timeout is not None:
+        engine.update_execution_options(**{LOCK_TIMEOUT_OPTION: lock_timeout})
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        busy_ms = SQLITE_BUSY_TIMEOUT_MS if lock_timeout is None else round(lock_timeout * 1000)
+        _configure_sqlite(engine, busy_ms, wal=not read_only)
+    else:
+        event.listen(engine, "connect", _utc_session)
     log.debug("engine created for %s", parsed.render_as_string(hide_password=True))
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def sqlite_path(url: URL) -> str | None:
+    """The file a SQLite URL names, or None (not SQLite, in memory, or a ``file:`` URI)."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return database
+
+
+def _read_only_connector(path: str) -> Callable[[], sqlite3.Connection]:
+    """Connections that only read ``path`` (``mode=ro``): never create or change it.
+
+    A WAL database needs its ``-shm`` file to be read; a user who may read
+    the file but not write its directory cannot create that file, and while
+    no process has the database open it does not exist. Then (and only if no
+    ``-wal`` file holds changes not yet in the main file) the file is read as
+    it is (``immutable=1``): nothing is writing it at that moment.
+    """
+    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            wal = f"{path}-wal"
+            if os.path.exists(wal) and os.path.getsize(wal) > 0:
+                raise
+        return sqlite3.connect(f"{uri}&immutable=1", uri=True, check_same_thread=False)
+
+    return connect
+
+
+def lock_timeout_of(engine: Engine) -> float | None:
+    """The lock timeout ``engine`` was made with (seconds), if any."""
+    value = engine.get_execution_options().get(LOCK_TIMEOUT_OPTION)
+    return None if value is None else float(value)
+
+
+def is_lock_timeout(error: BaseException) -> bool:
+    """Whether a driver error means "another writer held the lock for too long".
+
+    SQLite says SQLITE_BUSY ("database is locked") once its busy timeout has
+    passed; PostgreSQL raises SQLSTATE 55P03 when ``lock_timeout`` expires.
+    """
+    orig = getattr(error, "orig", error)
+    if getattr(orig, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE:
+        return True
+    return getattr(orig, "sqlite_errorname", None) == "SQLITE_BUSY" or \
+        "database is locked" in str(orig)
+
+
+def _utc_session(dbapi_connection: Any, _record: Any) -> None:
+    """PostgreSQL: times come back in UTC, whatever the server's TimeZone.
+
+    op25b reads every time as UTC anyway; in a session east of UTC a stored
+    year-9999 time (raw SQL can write one) would come back as year 10000,
+    which no driver can return, and every listing would fail. A plain SET
+    (committed at once, so no rollback undoes it) rather than a startup
+    option, which connection poolers such as PgBouncer refuse.
+    """
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+    finally:
+        dbapi_connection.autocommit = autocommit
+
+
+def _configure_sqlite(engine: Engine, busy_ms: int, *, wal: bool) -> None:
     """Install the connect/begin hooks described in the module docstring."""
 
     @event.listens_for(engine, "connect")
@@ -67,11 +172,13 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
             # Persistent in the file; cheap to repeat. synchronous stays at
             # its FULL default: an operator told "added" must not lose it.
-            cursor.execute("PRAGMA journal_mode = WAL")
+            # A read-only connection cannot set it (and needs not).
+            if wal:
+                cursor.execute("PRAGMA journal_mode = WAL")
         finally:
             cursor.close()
 
@@ -91,6 +198,10 @@ def _lock_for_write(conn: Connection) -> None:
     the triggers anyway, so this only moves the wait to the start.
     """
     if conn.dialect.name != "sqlite":
+        timeout = conn.get_execution_options().get(LOCK_TIMEOUT_OPTION)
+        if timeout is not None:
+            # SET LOCAL: this transaction only; 0 would mean "wait forever".
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, round(timeout * 1000))}")
         conn.exec_driver_sql("SELECT revision FROM policy_revision WHERE id = 1 FOR UPDATE")
 
 

@@ -13,19 +13,19 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from op25b_app.db import schema_versions
 from op25b_app.db.engine import WRITE_OPTION
+from op25b_app.db.schema_versions import SchemaNotCurrent
 
 log = logging.getLogger(__name__)
 
+__all__ = ["SchemaNotCurrent", "alembic_config", "current_revision", "downgrade",
+           "ensure_current", "head_revision", "upgrade"]
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-
-
-class SchemaNotCurrent(RuntimeError):
-    """The database is missing or behind the code's schema; run ``op25b db upgrade``."""
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -53,8 +53,7 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The migration the database is at, or None for an empty database."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    return schema_versions.current_revision(engine)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
@@ -65,6 +64,8 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
     config = alembic_config(engine)
     writer = engine.execution_options(**{WRITE_OPTION: True})
     with writer.connect() as conn, conn.begin():
+        # Alembic's own words for a newer database are "Can't locate revision".
+        schema_versions.check_known(schema_versions.current_revision(conn))
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
     after = current_revision(engine)
@@ -83,15 +84,6 @@ def downgrade(engine: Engine, revision: str) -> str | None:
 
 
 def ensure_current(engine: Engine) -> None:
-    """Raise ``SchemaNotCurrent`` unless the database is at the code's head.
-
-    Checked before every CLI command so an operator gets "run op25b db
-    upgrade" rather than "no such table: subscribers".
-    """
-    current = current_revision(engine)
-    head = head_revision()
-    if current != head:
-        shown = current or "empty"
-        raise SchemaNotCurrent(
-            f"database schema is at {shown}, this op25b needs {head}: run 'op25b db upgrade'"
-        )
+    """Raise ``SchemaNotCurrent`` unless the database is at the code's head
+    (``schema_versions.ensure_current``, which needs no Alembic)."""
+    schema_versions.ensure_current(engine)

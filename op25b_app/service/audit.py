@@ -20,22 +20,24 @@ Why it is built this way:
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import logging
 import os
+import pwd
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from op25b_app.db.engine import insert_many
 from op25b_app.db.models import AuditEntry
-from op25b_app.db.snapshot_loader import read_revision
 
 log = logging.getLogger(__name__)
 
+#: How the REST API names its writers (``token:NAME``); no OS user is recorded so.
+TOKEN_ACTOR_PREFIX = "token:"
 #: PostgreSQL setting that marks a transaction as op25b's own (see module docstring).
 ACTOR_SETTING = "op25b.actor"
 
@@ -47,13 +49,30 @@ _MAX_KEY = 200
 def default_actor() -> str:
     """The operating-system user running this process (the CLI's actor).
 
-    ``getpass.getuser`` fails in containers whose uid has no passwd entry;
-    the numeric uid still says who it was.
+    Taken from the effective uid, never from the environment: ``getpass.getuser``
+    believes ``$LOGNAME``/``$USER``, so ``LOGNAME=token:noc op25b ...`` would
+    be recorded as an API token. A uid with no passwd entry (containers) is
+    recorded as ``uid:N``, and so is a user name that would read as a token.
     """
+    uid = os.geteuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return f"uid:{os.getuid()}"
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+    if not name or name.startswith(TOKEN_ACTOR_PREFIX):
+        return f"uid:{uid}"
+    return name
+
+
+def policy_revision(conn: Connection | Session) -> int:
+    """The current policy revision (``snapshot_loader.read_revision``).
+
+    Imported on first use: the loader brings the controller's row checks
+    and the compiler's types, which a command that only reads never needs.
+    """
+    from op25b_app.db.snapshot_loader import read_revision
+
+    return read_revision(conn)
 
 
 def encode_state(state: Mapping[str, Any] | None) -> str | None:
@@ -81,7 +100,7 @@ class AuditRecorder:
         Must run under the write lock, before the first policy write.
         """
         conn = self._session.connection()
-        self.revision_before = read_revision(conn)
+        self.revision_before = policy_revision(conn)
         if conn.dialect.name == "postgresql":
             conn.execute(
                 sa.text("SELECT set_config(:name, :actor, true)"),
@@ -134,7 +153,7 @@ class AuditRecorder:
         """
         self._session.flush()
         conn = self._session.connection()
-        revision_after = read_revision(conn)
+        revision_after = policy_revision(conn)
         self.revision_after = revision_after
         if self._rows:
             at = self._clock()

@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from op25b_app.db.models import AuditEntry, PolicyRevision
-from op25b_app.db.snapshot_loader import read_revision
+from op25b_app.service.audit import policy_revision
 from op25b_app.service.inputs import parse_int, parse_since
+from op25b_app.service.texts import check_no_control
 from op25b_app.service.transactions import ServiceBase
 
 #: The actor shown for writes op25b did not make.
@@ -146,7 +147,7 @@ def _revision_gaps(session: Session) -> list[AuditEntryView]:
             gaps.append(_gap(reached, before, first_at, exact=False))
         reached = after if reached is None else max(reached, after)
     if reached is not None:
-        current = read_revision(session.connection())
+        current = policy_revision(session.connection())
         if current > reached:
             changed_at = session.scalar(
                 sa.select(PolicyRevision.changed_at).where(PolicyRevision.id == 1)
@@ -225,6 +226,8 @@ class AuditLogOps(ServiceBase):
         ``since`` is a time (offset or configured zone) or a span back from
         now such as ``30m``, ``12h``, ``7d``; ``limit`` 0 or None means all.
         """
+        if account is not None:
+            check_no_control("account", account)
         since_utc = None if since is None else parse_since(since, self._clock(), self._tz)
         if limit is not None:
             limit = parse_int("limit", limit, 0, 2**31 - 1, "a number")

@@ -9,7 +9,7 @@ subscriber always produces the same JSON whichever way it was written and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from op25b_app.db.models import Subscriber
@@ -84,6 +84,19 @@ def connection_type_state(name: str, blocked: bool, description: str) -> dict[st
     return {"name": name, "blocked": blocked, "description": description}
 
 
-def mta_state(name: str, prefix: str) -> dict[str, Any]:
-    """An MTA as the audit trail records it."""
-    return {"name": name, "prefix": prefix}
+def mta_state(name: str, prefixes: Sequence[str], wide: bool = False) -> dict[str, Any]:
+    """An MTA as the audit trail records it.
+
+    One prefix is recorded as ``prefix`` (as before MTAs could hold several,
+    so old and new entries compare like with like), several as ``prefixes``;
+    ``wide`` marks an MTA registered with a prefix wider than the limit
+    (``--wide``), the entry an auditor looks for when port 25 opened widely.
+    """
+    state: dict[str, Any] = {"name": name}
+    if len(prefixes) == 1:
+        state["prefix"] = prefixes[0]
+    else:
+        state["prefixes"] = list(prefixes)
+    if wide:
+        state["wide"] = True
+    return state

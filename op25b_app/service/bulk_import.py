@@ -29,9 +29,6 @@ import logging
 from collections.abc import Sequence
 
 from op25b_app.core.gc_pause import gc_paused
-from op25b_app.service.export import export_records
-from op25b_app.service.import_apply import apply_import
-from op25b_app.service.import_plan import plan_import
 from op25b_app.service.import_records import (
     ImportProblem,
     ImportProgress,
@@ -64,6 +61,11 @@ class BulkImportOps(ServiceBase):
         reject the import. ``dry_run`` checks everything and reports what
         would change without writing.
         """
+        # Imported here: the import machinery is most of the service's code,
+        # and every other command starts faster without loading it.
+        from op25b_app.service.import_apply import apply_import
+        from op25b_app.service.import_plan import plan_import
+
         now = self._clock()
         check_only = dry_run or bool(prior_problems)
         revision = None
@@ -96,5 +98,7 @@ class BulkImportOps(ServiceBase):
 
     def export_subscribers(self) -> list[SubscriberRecord]:
         """Every subscriber as import records, by account (times in the configured zone)."""
+        from op25b_app.service.export import export_records  # see import_subscribers
+
         with gc_paused(), self._read() as session:
             return export_records(session, self._tz)

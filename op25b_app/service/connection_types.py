@@ -12,11 +12,12 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from op25b_app.core.limits import MAX_DESCRIPTION_CHARS
 from op25b_app.db.models import ConnectionType
 from op25b_app.service.audit_states import connection_type_state
 from op25b_app.service.errors import Conflict, ValidationError
-from op25b_app.service.inputs import TYPE_NAME_RE, check_free_text, check_text
 from op25b_app.service.rules import unknown_type
+from op25b_app.service.texts import TYPE_NAME_RE, check_free_text, check_text
 from op25b_app.service.transactions import ServiceBase
 from op25b_app.service.views import ConnectionTypeView, connection_type_view
 
@@ -33,7 +34,7 @@ class ConnectionTypeOps(ServiceBase):
         check_text("name", name, 32, TYPE_NAME_RE)
         if not isinstance(blocked, bool):
             raise ValidationError("blocked", blocked, "must be true or false")
-        description = check_free_text("description", description, 1000)
+        description = check_free_text("description", description, MAX_DESCRIPTION_CHARS)
         with self._write() as session:
             if session.scalar(sa.select(ConnectionType.id).where(ConnectionType.name == name)):
                 raise Conflict("name", name, "a connection type with this name already exists")
@@ -57,6 +58,8 @@ class ConnectionTypeOps(ServiceBase):
 
 def type_by_name(session: Session, type_name: str) -> ConnectionType:
     """The connection type called ``type_name``; the error lists the known ones."""
+    if not isinstance(type_name, str) or not type_name.isprintable():
+        raise unknown_type(str(type_name), session.scalars(sa.select(ConnectionType.name)))
     ctype = session.scalar(sa.select(ConnectionType).where(ConnectionType.name == type_name))
     if ctype is None:
         raise unknown_type(type_name, session.scalars(sa.select(ConnectionType.name)))

@@ -13,15 +13,28 @@ a file silently missing ``exempt`` would end every opt-out in it. The one
 exception is a column added after files were exported without it
 (``OPTIONAL_COLUMNS``): such a file still imports, with that column's cells
 empty, which is what it meant when it was written.
+
+Bytes that are not UTF-8 do not stop the reader: they reach the records as
+Python's stand-ins (surrogateescape) and the import refuses each such cell
+naming its line and field, as it refuses any other bad cell; so the line is
+the right one and a dry run says exactly what the import would.
+
+Spreadsheets run a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return as a formula (``=HYPERLINK(...)`` in a customer's name is an
+attack on whoever opens the export). ``write_records`` puts an apostrophe
+before such a cell (after any apostrophes it already starts with) and
+``read_records`` takes exactly that one apostrophe away again, so an export
+re-imports unchanged and a name that starts with "'" stays as it is.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from op25b_app.service.import_records import RECORD_FIELDS, ImportProblem, SubscriberRecord
 
@@ -29,6 +42,9 @@ log = logging.getLogger(__name__)
 
 #: The documented columns, in the order ``write_records`` writes them.
 COLUMNS: tuple[str, ...] = RECORD_FIELDS
+#: What makes a spreadsheet read a cell as a formula (see the module docstring).
+FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+_ESCAPED_STARTS = FORMULA_STARTS | {"'"}
 #: Columns a header may leave out: added later, empty meaning what files
 #: exported before them meant (``carries``: no carried encapsulations).
 OPTIONAL_COLUMNS: frozenset[str] = frozenset({"carries"})
@@ -66,6 +82,9 @@ def read_records(stream: TextIO) -> tuple[list[SubscriberRecord], list[ImportPro
                                   f"has {len(row)} fields, the header has {width}")
                 )
                 continue
+            for index, cell in enumerate(row):
+                if cell[:1] == "'":
+                    row[index] = from_spreadsheet(cell)
             if order is _IDENTITY_ORDER:
                 records.append(SubscriberRecord.from_values(row, line))
             else:
@@ -74,9 +93,11 @@ def read_records(stream: TextIO) -> tuple[list[SubscriberRecord], list[ImportPro
     except csv.Error as error:
         problems.append(ImportProblem(reader.line_num, "line", "", f"malformed CSV: {error}"))
     except UnicodeDecodeError as error:
+        # Only a stream decoded strictly by its caller: ``read_file`` and
+        # ``read_binary`` hand undecodable bytes on, for the import to name.
         problems.append(
-            ImportProblem(last_line + 1, "file", "", f"not UTF-8 text (byte {error.start} of a "
-                          "read block is invalid); save the file as UTF-8")
+            ImportProblem(last_line + 1, "file", "", f"not UTF-8 text at or after this line "
+                          f"({error.reason}); save the file as UTF-8")
         )
     if order is None and not problems:
         problems.append(ImportProblem(1, "header", "", "file is empty; expected a header line: "
@@ -87,19 +108,50 @@ def read_records(stream: TextIO) -> tuple[list[SubscriberRecord], list[ImportPro
 
 def read_file(path: str | Path) -> tuple[list[SubscriberRecord], list[ImportProblem]]:
     """``read_records`` of a file (UTF-8, optional byte-order mark)."""
-    with open(path, encoding="utf-8-sig", newline="") as stream:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
         return read_records(stream)
 
 
+def read_binary(stream: BinaryIO) -> tuple[list[SubscriberRecord], list[ImportProblem]]:
+    """``read_records`` of a byte stream (standard input), decoded as ``read_file`` does.
+
+    Standard input's own text layer decodes with the locale's rules (under
+    the C locale it passes bad bytes on, under UTF-8 it stops at them), so
+    the bytes are decoded here, the one way a file is.
+    """
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        return read_records(text)
+    finally:
+        text.detach()  # the caller owns the byte stream
+
+
 def write_records(stream: TextIO, records: Iterable[SubscriberRecord]) -> int:
-    """Write the header and ``records``; returns how many records were written."""
+    """Write the header and ``records``; returns how many records were written.
+
+    Cells a spreadsheet would run as formulas are neutralised (``to_spreadsheet``).
+    """
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(COLUMNS)
     count = 0
     for record in records:
-        writer.writerow(record.values())
+        writer.writerow([to_spreadsheet(cell) for cell in record.values()])
         count += 1
     return count
+
+
+def to_spreadsheet(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it as text, never runs it (module docstring)."""
+    if cell[:1] in _ESCAPED_STARTS and cell.lstrip("'")[:1] in FORMULA_STARTS:
+        return "'" + cell
+    return cell
+
+
+def from_spreadsheet(cell: str) -> str:
+    """Undo ``to_spreadsheet``: one apostrophe before a formula start goes."""
+    if cell[:1] == "'" and cell.lstrip("'")[:1] in FORMULA_STARTS:
+        return cell[1:]
+    return cell
 
 
 _IDENTITY_ORDER: list[int] = list(range(len(COLUMNS)))

@@ -11,9 +11,24 @@ file or a raw-SQL row knows which cell was wrong.
 * ``StoredDataError`` - the *stored* data cannot be used (a row written by raw
   SQL that the compiler refuses); the request was fine.
 * ``DatabaseUnavailable`` - the database cannot be reached; retry later.
+  ``DatabaseBusy`` (another writer held the write lock too long) and
+  ``NoDatabase`` (a SQLite file that does not exist) are kinds of it.
 """
 
 from __future__ import annotations
+
+from op25b_app.core.limits import MAX_ECHO_CHARS
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was.
+
+    Errors echo the value they refuse; a megabyte-long name must still make
+    a one-line message an operator can read.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 class ServiceError(Exception):
@@ -33,8 +48,13 @@ class _FieldError(ServiceError):
         self.reason = reason
         super().__init__(field, value, reason)
 
+    @property
+    def shown_value(self) -> str:
+        """The value as messages echo it: text, cut to ``MAX_ECHO_CHARS``."""
+        return clip(str(self.value))
+
     def __str__(self) -> str:
-        return f"field '{self.field}' value '{self.value}': {self.reason}"
+        return f"field '{self.field}' value '{self.shown_value}': {self.reason}"
 
 
 class ValidationError(_FieldError, ValueError):
@@ -51,7 +71,7 @@ class NotFound(ServiceError, LookupError):
         super().__init__(kind, field, value)
 
     def __str__(self) -> str:
-        return f"{self.kind} with {self.field} '{self.value}' not found"
+        return f"{self.kind} with {self.field} '{clip(str(self.value))}' not found"
 
 
 class Conflict(_FieldError):
@@ -85,3 +105,31 @@ class DatabaseUnavailable(ServiceError):
 
 class SchemaNotCurrent(ServiceError):
     """The database's schema is not the one this code needs (run ``op25b db upgrade``)."""
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """Another writer held the policy write lock for longer than this one would wait.
+
+    A ``DatabaseUnavailable`` (retry later, API 503) whose message says what
+    was waited for and how to wait longer.
+    """
+
+    def __init__(self, url: str, waited_s: float) -> None:
+        super().__init__(url, f"database busy: another writer held the policy write lock for "
+                              f"{waited_s:g} s (wait longer with --lock-timeout SECONDS or "
+                              "$OP25B_LOCK_TIMEOUT)")
+        self.waited_s = waited_s
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class NoDatabase(DatabaseUnavailable):
+    """A SQLite URL names a file that does not exist (and the command must not create it)."""
+
+    def __init__(self, url: str, path: str) -> None:
+        super().__init__(url, f"no database at {path}: run 'op25b db init'")
+        self.path = path
+
+    def __str__(self) -> str:
+        return self.reason

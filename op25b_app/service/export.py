@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from op25b_app.db.models import Attachment, ConnectionType, Subscriber, Switch
 from op25b_app.service.import_records import SubscriberRecord
+from op25b_app.service.views import in_zone
 
 #: subscriber id -> (dpid, port, vlan or -1, carries or "") -> the prefixes there
 #: (None: any source).
@@ -50,7 +51,7 @@ def export_records(session: Session, tz: dt.tzinfo | None) -> list[SubscriberRec
             type=type_name,
             exempt="true" if exempt else "false",
             exempt_reason=(reason or "") if exempt else "",
-            exempt_until=until.astimezone(zone).isoformat() if exempt and until else "",
+            exempt_until=in_zone(until, zone).isoformat() if exempt and until else "",
         )
         records.extend(_point_records(common, points.get(subscriber_id)))
     return records

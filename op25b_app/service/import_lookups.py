@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from op25b_app.db.models import Attachment, Subscriber, Switch, SwitchUplink
@@ -63,6 +62,9 @@ def keyed(
 ) -> Iterator[sa.ColumnElement[bool]]:
     """``column`` IN values, as a few conditions each covering one chunk."""
     if session.get_bind().dialect.name == "postgresql":
+        # Imported here: SQLAlchemy's PostgreSQL dialect pulls in asyncio.
+        from sqlalchemy.dialects import postgresql
+
         array_type = postgresql.ARRAY(column.type)
         for chunk in chunks(values, _PG_CHUNK):
             yield column == sa.any_(sa.bindparam(None, list(chunk), type_=array_type))

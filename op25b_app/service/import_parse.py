@@ -16,9 +16,10 @@ from typing import ParamSpec, TypeVar
 
 import netaddr
 
+from op25b_app.core.limits import MAX_PREFIXES_PER_POINT
 from op25b_app.db.models import make_match_key
 from op25b_app.service.errors import ServiceError, ValidationError
-from op25b_app.service.import_records import ImportProblem, SubscriberRecord
+from op25b_app.service.import_records import RECORD_FIELDS, ImportProblem, SubscriberRecord
 from op25b_app.service.inputs import (
     parse_carries,
     parse_dpid,
@@ -29,6 +30,7 @@ from op25b_app.service.inputs import (
     split_carries,
 )
 from op25b_app.service.rules import check_account, check_exempt_reason, check_subscriber_name
+from op25b_app.service.texts import UNDECODED, check_characters
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -119,6 +121,9 @@ def group_records(
     accounts: dict[str, AccountGroup] = {}
     for record in records:
         line = record.line
+        if UNDECODED.search("".join(record.values())):
+            _refuse_undecoded(record, problems)
+            continue
         account = problems.attempt(line, check_account, record.account) or ""
         fields = _parse_subscriber_fields(record, tz, problems)
         row = _parse_point(record, problems)
@@ -136,6 +141,13 @@ def group_records(
         if row is not None:
             group.rows.append(row)
     return accounts
+
+
+def _refuse_undecoded(record: SubscriberRecord, problems: Problems) -> None:
+    """Each field of ``record`` holding bytes that were not UTF-8, as a problem of its line."""
+    for field, value in zip(RECORD_FIELDS, record.values(), strict=True):
+        if UNDECODED.search(value):
+            problems.attempt(record.line, check_characters, field, value)
 
 
 def _check_same_subscriber(
@@ -229,7 +241,12 @@ def _parse_point(record: SubscriberRecord, problems: Problems) -> ParsedRow | No
     if record.carries:
         carries = problems.attempt(line, parse_carries, split_carries(record.carries))
     networks: list[tuple[netaddr.IPNetwork, str, str]] = []
-    for text in record.prefixes.split():
+    given = record.prefixes.split()
+    if len(given) > MAX_PREFIXES_PER_POINT:
+        problems.add_text(line, "prefixes", f"{len(given)} prefixes",
+                          f"more than {MAX_PREFIXES_PER_POINT} on one attachment point")
+        return None
+    for text in given:
         parsed = problems.attempt(line, parse_prefix_text, text, "prefixes")
         if parsed is not None:
             networks.append((parsed[0], text, parsed[1]))

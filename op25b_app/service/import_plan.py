@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from op25b_app.core.limits import MAX_ATTACHMENTS_PER_SUBSCRIBER
 from op25b_app.db.models import ConnectionType
 from op25b_app.service.errors import Conflict, ValidationError
 from op25b_app.service.import_lookups import (
@@ -180,6 +181,11 @@ class _Checker:
             # must be a no-op); a new one is refused like `exempt --until`.
             problems.attempt(group.line, check_future, "exempt_until", group.until_raw,
                              group.until, now)
+        attachments = sum(len(r.keys) for r in group.rows)
+        if attachments > MAX_ATTACHMENTS_PER_SUBSCRIBER:
+            problems.add_text(group.line, "account", group.account,
+                              f"has {attachments} attachments in the file, more than "
+                              f"{MAX_ATTACHMENTS_PER_SUBSCRIBER} for one subscriber")
         empty_rows = [r for r in group.rows if r.point is None]
         if empty_rows and len(group.rows) > 1:
             problems.add_text(empty_rows[0].line, "dpid", "",

@@ -18,7 +18,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from op25b_app.service.errors import ServiceError
+from op25b_app.service.errors import ServiceError, clip
 
 #: The record fields, in the documented CSV column order.
 RECORD_FIELDS: tuple[str, ...] = (
@@ -98,7 +98,7 @@ class ImportProblem:
 
     def __str__(self) -> str:
         where = "" if self.line is None else f"line {self.line}: "
-        return f"{where}field '{self.field}' value '{self.value}': {self.reason}"
+        return f"{where}field '{self.field}' value '{clip(self.value)}': {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

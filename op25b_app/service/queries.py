@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from op25b_app.core.compile import compile_policy
-from op25b_app.core.errors import PolicyError
-from op25b_app.core.flowspec import FlowSpec
-from op25b_app.core.options import DEFAULT_OPTIONS, PolicyOptions
-from op25b_app.core.snapshot import QuarantinedRow
-from op25b_app.db import counters
-from op25b_app.db.snapshot_loader import SnapshotError, load_snapshot
-from op25b_app.db.status import read_status, serving_controller_options
 from op25b_app.service.errors import StoredDataError, ValidationError
-from op25b_app.service.inputs import parse_dpid, parse_span, parse_time
+from op25b_app.service.inputs import MAX_SPAN, parse_dpid, parse_int, parse_span, parse_time
 from op25b_app.service.transactions import ServiceBase
 
+if TYPE_CHECKING:
+    from op25b_app.core.flowspec import FlowSpec
+    from op25b_app.core.snapshot import QuarantinedRow
+
+#: The largest packet count a query compares with (a signed 64-bit counter).
+MAX_COUNT = 2**63 - 1
 #: The default look-back of ``report affected`` (the notice list before enforcement).
 AFFECTED_DEFAULT_SPAN = dt.timedelta(days=30)
 
@@ -63,8 +61,14 @@ class QueryOps(ServiceBase):
     here as it is for every other service call.
     """
 
+    # The modules behind these questions (the compiler, the snapshot loader,
+    # the counters) are imported by the question that needs them: the other
+    # commands start faster without them.
+
     def status(self) -> dict[str, Any]:
         """Policy revision, controllers and switches as the controllers reported them."""
+        from op25b_app.db.status import read_status
+
         with self._database_errors():
             return read_status(self._engine)
 
@@ -75,6 +79,12 @@ class QueryOps(ServiceBase):
         Rendered with the options of the controller serving the switch (table,
         priorities, pass action), or op25b's defaults when none has reported it.
         """
+        from op25b_app.core.compile import compile_policy
+        from op25b_app.core.errors import PolicyError
+        from op25b_app.core.options import DEFAULT_OPTIONS, PolicyOptions
+        from op25b_app.db.snapshot_loader import SnapshotError, load_snapshot
+        from op25b_app.db.status import serving_controller_options
+
         value = parse_dpid(dpid)
         now = self._clock() if at is None else parse_time(at, "at", self._tz)
         with self._database_errors():
@@ -102,6 +112,8 @@ class QueryOps(ServiceBase):
 
     def report_affected(self, since: dt.datetime | str | None = None) -> list[dict[str, Any]]:
         """Subscribers counted while monitored since ``since`` (default: 30 days)."""
+        from op25b_app.db import counters
+
         now = self._clock()
         start = now - AFFECTED_DEFAULT_SPAN if since is None else \
             parse_time(since, "since", self._tz)
@@ -109,10 +121,14 @@ class QueryOps(ServiceBase):
             return counters.affected(self._engine, start)
 
     def report_suspects(self, window: str | dt.timedelta = "1h",
-                        threshold: int = 100) -> list[dict[str, Any]]:
+                        threshold: int | str = 100) -> list[dict[str, Any]]:
         """Subscribers with more than ``threshold`` blocked attempts in ``window``."""
+        from op25b_app.db import counters
+
         span = window if isinstance(window, dt.timedelta) else parse_span(window, "window")
-        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
-            raise ValidationError("threshold", threshold, "must be 0 or more")
+        if span > MAX_SPAN:
+            raise ValidationError("window", window, f"longer than {MAX_SPAN.days} days")
+        count = parse_int("threshold", threshold, 0, MAX_COUNT, "a number of packets (0 or more)")
+
         with self._database_errors():
-            return counters.suspects(self._engine, span, threshold, self._clock())
+            return counters.suspects(self._engine, span, count, self._clock())

@@ -17,10 +17,15 @@ import netaddr
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from op25b_app.core.limits import (
+    MAX_ACCOUNT_CHARS,
+    MAX_REASON_CHARS,
+    MAX_SUBSCRIBER_NAME_CHARS,
+)
 from op25b_app.core.snapshot import ROLE_EDGE
 from op25b_app.db.models import Mta
 from op25b_app.service.errors import Conflict, ValidationError
-from op25b_app.service.inputs import check_free_text, check_text
+from op25b_app.service.texts import check_free_text, check_key, check_text
 
 
 def unknown_type(type_name: str, known: Iterable[str]) -> ValidationError:
@@ -70,7 +75,8 @@ def attachment_taken(field: str, value: object, owner: str) -> Conflict:
 
 def check_exempt_reason(field: str, value: str) -> str:
     """An opt-out needs a reason an operator can later read back."""
-    return check_text(field, value, 500, None)
+    check_text(field, value, MAX_REASON_CHARS)
+    return check_free_text(field, value, MAX_REASON_CHARS)
 
 
 def check_future(field: str, value: object, when: dt.datetime, now: dt.datetime) -> None:
@@ -80,13 +86,15 @@ def check_future(field: str, value: object, when: dt.datetime, now: dt.datetime)
 
 
 def check_account(value: str, field: str = "account") -> str:
-    """An account key: non-empty, no surrounding whitespace, at most 64 characters."""
-    return check_text(field, value, 64, None)
+    """An account key: non-empty, no surrounding whitespace, visible characters only,
+    NFKC form, at most ``MAX_ACCOUNT_CHARS`` characters (see ``texts``)."""
+    return check_key(field, value, MAX_ACCOUNT_CHARS)
 
 
 def check_subscriber_name(value: str | None, field: str = "name") -> str:
-    """A subscriber's display name: free text up to 200 characters (may be empty)."""
-    return check_free_text(field, value, 200)
+    """A subscriber's display name: free text up to ``MAX_SUBSCRIBER_NAME_CHARS``
+    characters (may be empty), returned in the NFC form it is stored in."""
+    return check_free_text(field, value, MAX_SUBSCRIBER_NAME_CHARS)
 
 
 class MtaIndex:
@@ -103,7 +111,10 @@ class MtaIndex:
         self._lengths: dict[int, list[int]] = {4: [], 6: []}
         self._starts: dict[int, list[tuple[int, int, str, str]]] = {4: [], 6: []}
         for name, prefix in mtas:
-            network = netaddr.IPNetwork(prefix).cidr
+            try:
+                network = netaddr.IPNetwork(prefix).cidr
+            except (netaddr.AddrFormatError, ValueError, TypeError):
+                continue  # a row written by hand: the controller's loader names it
             version, first, length = network.version, network.value, network.prefixlen
             self._blocks.setdefault((version, length, first), (name, str(network)))
             self._starts[version].append((first, length, name, str(network)))

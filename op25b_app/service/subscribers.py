@@ -20,17 +20,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from op25b_app.db.models import Attachment, ConnectionType, Subscriber, Switch
-from op25b_app.service.attachments import AttachmentSpec, plan_attachments
+from op25b_app.service.attachments import AttachmentSpec, check_write_size, plan_attachments
 from op25b_app.service.audit_states import subscriber_row_state
 from op25b_app.service.connection_types import type_by_name
 from op25b_app.service.errors import Conflict, NotFound, ValidationError
-from op25b_app.service.inputs import check_no_control, parse_int, parse_time
+from op25b_app.service.inputs import parse_int, parse_time
 from op25b_app.service.rules import (
     check_account,
     check_exempt_reason,
     check_future,
     check_subscriber_name,
 )
+from op25b_app.service.texts import check_lookup, check_no_control
 from op25b_app.service.transactions import ServiceBase
 from op25b_app.service.views import SubscriberView, subscriber_view
 
@@ -77,6 +78,7 @@ class SubscriberOps(ServiceBase):
         """Create a subscriber with its attachments, all or nothing."""
         check_account(account)
         name = check_subscriber_name(name)
+        check_write_size(attachments)
         with self._write() as session:
             ctype = type_by_name(session, type_name)
             if session.scalar(sa.select(Subscriber.id).where(Subscriber.account == account)):
@@ -109,8 +111,10 @@ class SubscriberOps(ServiceBase):
         """Attach an existing subscriber at more places (new ports or prefixes)."""
         if not attachments:
             raise ValidationError("attach", "", "give at least one attachment")
+        check_write_size(attachments)
         with self._changing(account, "attach") as change:
-            planned = plan_attachments(change.session, attachments)
+            planned = plan_attachments(change.session, attachments,
+                                       len(change.subscriber.attachments))
             change.subscriber.attachments.extend(p.row() for p in planned)
         log.info("subscriber %s: %d attachment(s) added", account, len(planned))
         return change.result()
@@ -277,6 +281,7 @@ class SubscriberOps(ServiceBase):
 
 def subscriber_by_account(session: Session, account: str) -> Subscriber:
     """The subscriber with ``account``, its type and attachments loaded, or ``NotFound``."""
+    check_lookup("subscriber", "account", account)
     subscriber = session.scalar(
         _with_details(sa.select(Subscriber)).where(Subscriber.account == account)
     )

@@ -14,11 +14,13 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from op25b_app.core.limits import MAX_NAME_CHARS
 from op25b_app.core.snapshot import ROLE_EDGE, ROLES
 from op25b_app.db.models import Attachment, Subscriber, Switch, SwitchUplink
 from op25b_app.service.audit_states import switch_state
 from op25b_app.service.errors import Conflict, NotFound, ValidationError
-from op25b_app.service.inputs import NAME_RE, check_text, parse_dpid, parse_port
+from op25b_app.service.inputs import parse_dpid, parse_port
+from op25b_app.service.texts import NAME_RE, check_text
 from op25b_app.service.transactions import ServiceBase
 from op25b_app.service.views import SwitchView, switch_view
 
@@ -37,7 +39,7 @@ class SwitchOps(ServiceBase):
     ) -> SwitchView:
         """Register a switch; ``uplinks`` are its core-facing ports."""
         dpid_value = parse_dpid(dpid)
-        check_text("name", name, 64, NAME_RE)
+        check_text("name", name, MAX_NAME_CHARS, NAME_RE)
         if role not in ROLES:
             raise ValidationError("role", role, f"must be one of {', '.join(ROLES)}")
         ports = _uplink_ports(uplinks)

@@ -11,10 +11,12 @@ opens the two kinds of transaction every public method uses:
 
 Both translate the database's own failures into the service's errors, so no
 interface has to know SQLAlchemy: a constraint the checks missed becomes
-``Conflict``, and a database that cannot be reached (or answers with an
+``Conflict``, a database that cannot be reached (or answers with an
 operational error) becomes ``DatabaseUnavailable`` naming the URL without
-its password. Read-only questions that the ``db`` package answers from the
-engine itself use ``_database_errors()`` for the same translation.
+its password, a writer that waited its whole lock timeout ``DatabaseBusy``,
+and a stored value that cannot be read ``StoredDataError``. Read-only
+questions that the ``db`` package answers from the engine itself use
+``_database_errors()`` for the same translation.
 """
 
 from __future__ import annotations
@@ -25,13 +27,20 @@ import logging
 from collections.abc import Callable, Iterator
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from op25b_app.db.engine import read_session, safe_url, write_session
-from op25b_app.db.models import utc_now
+from op25b_app.db.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    is_lock_timeout,
+    lock_timeout_of,
+    read_session,
+    safe_url,
+    write_session,
+)
+from op25b_app.db.models import StoredValueError, utc_now
 from op25b_app.service.audit import AuditRecorder, default_actor
-from op25b_app.service.errors import Conflict, DatabaseUnavailable
+from op25b_app.service.errors import Conflict, DatabaseBusy, DatabaseUnavailable, StoredDataError
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +116,23 @@ def database_errors(engine: Engine) -> Iterator[None]:
     try:
         yield
     except IntegrityError as error:
-        raise Conflict("database", "", f"constraint violated: {error.orig}") from error
+        raise Conflict("database", "", f"constraint violated: {first_line(error)}") from error
     except (OperationalError, InterfaceError) as error:
         unavailable = DatabaseUnavailable(safe_url(engine.url), first_line(error))
+        if is_lock_timeout(error):
+            waited = lock_timeout_of(engine)
+            unavailable = DatabaseBusy(safe_url(engine.url),
+                                       SQLITE_BUSY_TIMEOUT_MS / 1000 if waited is None else waited)
         log.debug("%s", unavailable, exc_info=True)
         raise unavailable from error
+    except DataError as error:
+        # A value the driver cannot convert: input the checks let through, or
+        # a stored value it cannot return (PostgreSQL's 'infinity' as a time).
+        raise StoredDataError(None, "", f"the database could not handle a value: "
+                                        f"{first_line(error)}") from error
+    except StoredValueError as error:
+        raise StoredDataError(None, error.value, f"malformed stored data: {error} "
+                                                  "(written outside op25b? fix the row)") from error
 
 
 def first_line(error: BaseException) -> str:

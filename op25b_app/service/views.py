@@ -14,20 +14,33 @@ from typing import Any
 
 from op25b_app.core.snapshot import blocked_at
 from op25b_app.db.models import Attachment, ConnectionType, Mta, Subscriber, Switch
+from op25b_app.service.inputs import in_time_range
+
+
+def in_zone(value: dt.datetime, tz: dt.tzinfo | None) -> dt.datetime:
+    """``value`` as shown in zone ``tz`` (None: as stored, UTC).
+
+    A stored time outside the range op25b accepts (``inputs.in_time_range``;
+    only raw SQL can write one, e.g. 9999-12-31T23:59:59Z) stays in UTC: near
+    year 1 or 9999 a zone's offset would leave the years Python can hold,
+    and the list of every subscriber must not fail for one such row.
+    """
+    if tz is None or value.tzinfo is None or not in_time_range(value):
+        return value
+    return value.astimezone(tz)
 
 
 def to_jsonable(value: Any, tz: dt.tzinfo | None = None) -> Any:
     """Turn views (and what they contain) into JSON-ready builtins.
 
     Aware times are written as ISO 8601 with their offset, converted to
-    ``tz`` when given (the operator's configured zone), else as stored (UTC).
+    ``tz`` when given (the operator's configured zone), else as stored (UTC);
+    see ``in_zone`` for stored times out of range.
     """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, dt.datetime):
-        if tz is not None and value.tzinfo is not None:
-            value = value.astimezone(tz)
-        return value.isoformat()
+        return in_zone(value, tz).isoformat()
     if isinstance(value, (list, tuple, frozenset, set)):
         return [to_jsonable(v, tz) for v in value]
     if isinstance(value, dict):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+from op25b_app.cli.commands import summary
 from op25b_app.cli.output import Output, table, when
 from op25b_app.cli.parser import CommandTree
-from op25b_app.service import AuditEntryView, PolicyService, ValidationError
+
+if TYPE_CHECKING:
+    from op25b_app.service import AuditEntryView, PolicyService
 
 
 def register(tree: CommandTree) -> None:
@@ -14,11 +18,12 @@ def register(tree: CommandTree) -> None:
     cmd = tree.single(
         "audit",
         _audit,
-        "who changed what, when (newest first)",
+        summary("audit"),
         "Every change made through op25b (CLI, REST API, import) with who made "
         "it, when and the state before and after; policy revisions no entry accounts for "
         "are shown as 'direct SQL (revision X→Y)'.",
         "op25b --tz Asia/Tokyo audit --account A100 --since 7d",
+        mode="read",
     )
     cmd.add_argument("--account", default=None, help="only changes of this subscriber account")
     cmd.add_argument(
@@ -28,13 +33,11 @@ def register(tree: CommandTree) -> None:
         help="only changes at or after TIME (ISO 8601, or a span back from now: 30m, 12h, 7d)",
     )
     cmd.add_argument(
-        "--limit", type=int, default=100, metavar="N", help="show at most N entries (0: all)"
+        "--limit", default="100", metavar="N", help="show at most N entries (0: all)"
     )
 
 
 def _audit(service: PolicyService, args: argparse.Namespace) -> Output:
-    if args.limit < 0:
-        raise ValidationError("limit", args.limit, "must be 0 (all) or more")
     entries = service.audit_log(account=args.account, since=args.since, limit=args.limit)
     if not entries:
         return Output("(no audit entries)", entries)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+from op25b_app.cli.commands import summary
 from op25b_app.cli.parser import CommandTree
-from op25b_app.service import ConnectionTypeView, PolicyService
+
+if TYPE_CHECKING:
+    from op25b_app.service import ConnectionTypeView, PolicyService
 
 
 def register(tree: CommandTree) -> None:
     """Add ``type add|list``."""
-    ty = tree.group("type", "connection types (broadband, dialup, ...)", "op25b type list")
+    ty = tree.group("type", summary("type"), "op25b type list")
     cmd = tree.command(
         ty,
         "add",
@@ -27,7 +31,7 @@ def register(tree: CommandTree) -> None:
         "--exempt", dest="blocked", action="store_false", help="OP25B does not apply (e.g. dial-up)"
     )
     cmd.add_argument("--description", default="")
-    tree.command(ty, "list", _list, "list connection types", "op25b type list")
+    tree.command(ty, "list", _list, "list connection types", "op25b type list", mode="read")
 
 
 def _add(service: PolicyService, args: argparse.Namespace) -> ConnectionTypeView:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from op25b_app.api.config import ConfigError, parse_listen
 from op25b_app.api.server import ServerSettings, StartupRefused, _check_tls_files
+from op25b_app.cli.commands import summary
 from op25b_app.cli.errors import CommandFailed
 from op25b_app.cli.output import Output
 from op25b_app.cli.parser import CommandTree
@@ -39,7 +40,7 @@ def register(tree: CommandTree) -> None:
     page = tree.single(
         "customer-page",
         _serve,
-        "serve the customers' \"Am I affected?\" page (public, no token)",
+        summary("customer-page"),
         "Serve the customers' page: each visitor sees whether outbound port 25 is blocked\n"
         "for the line they connect from (their source address, or X-Forwarded-For from\n"
         "the config's trusted_proxies only), in Japanese or English, and what to change in\n"

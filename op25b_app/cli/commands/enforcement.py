@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from op25b_app.cli.commands import summary
 from op25b_app.cli.output import Output, when
 from op25b_app.cli.parser import CommandTree
-from op25b_app.service import PolicyService, ValidationError
+from op25b_app.service import ValidationError
+
+if TYPE_CHECKING:
+    from op25b_app.service import PolicyService
 
 
 def register(tree: CommandTree) -> None:
     """Add ``enforcement show|set``."""
-    en = tree.group("enforcement", "monitor before enforcing, and the enforcement start time",
-                    "op25b enforcement show")
+    en = tree.group("enforcement", summary("enforcement"), "op25b enforcement show")
     tree.command(en, "show", _show, "show the global and per-switch settings",
-                 "op25b enforcement show --json")
+                 "op25b enforcement show --json", mode="read")
     cmd = tree.command(
         en, "set", _set,
         "set the mode (monitor: TCP/25 passes but is counted), optionally with a start time",

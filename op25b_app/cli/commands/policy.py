@@ -11,23 +11,28 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING
 
+from op25b_app.cli.commands import summary
 from op25b_app.cli.output import Output
 from op25b_app.cli.parser import CommandTree
-from op25b_app.service import PolicyPreview, PolicyService
+
+if TYPE_CHECKING:
+    from op25b_app.service import PolicyPreview, PolicyService
 
 log = logging.getLogger(__name__)
 
 
 def register(tree: CommandTree) -> None:
     """Add ``policy show``."""
-    po = tree.group("policy", "inspect the compiled policy", "op25b policy show --dpid 1")
+    po = tree.group("policy", summary("policy"), "op25b policy show --dpid 1")
     cmd = tree.command(
         po,
         "show",
         _show,
         "print the flow entries a switch should hold",
         "op25b policy show --dpid 0x1 --at 2026-12-31T00:00+09:00",
+        mode="read",
     )
     cmd.add_argument("--dpid", required=True, help="datapath id, decimal or 0x-hex")
     cmd.add_argument(

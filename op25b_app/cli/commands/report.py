@@ -10,31 +10,37 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from op25b_app import service
+from op25b_app.cli.commands import summary
 from op25b_app.cli.output import Output, table, when
 from op25b_app.cli.parser import CommandTree
-from op25b_app.service import PolicyService
+
+if TYPE_CHECKING:
+    from op25b_app.service import PolicyService
 
 _COLUMNS = ["account", "name", "dpid", "packets", "first_seen", "last_seen", "destinations"]
 
 
 def register(tree: CommandTree) -> None:
     """Add ``report affected|suspects``."""
-    rp = tree.group("report", "who sends TCP/25 to non-MTA destinations",
+    rp = tree.group("report", summary("report"),
                     "op25b report suspects --window 1h --threshold 100")
     cmd = tree.command(rp, "affected", _affected,
                        "subscribers counted while monitored: the list to notify before "
                        "enforcement",
-                       "op25b report affected --since 2007-11-01T00:00+09:00 --csv")
+                       "op25b report affected --since 2007-11-01T00:00+09:00 --csv", mode="read")
     cmd.add_argument("--since", default=None, metavar="TIME",
                      help="from this time (default: 30 days ago)")
     cmd.add_argument("--csv", action="store_true", help="CSV output")
     cmd = tree.command(rp, "suspects", _suspects,
                        "subscribers whose blocked attempts exceed a threshold: likely infected",
-                       "op25b report suspects --window 1h --threshold 100")
-    cmd.add_argument("--window", default="1h", help="e.g. 30m, 1h, 2d (rounded to hours)")
-    cmd.add_argument("--threshold", type=int, default=100,
+                       "op25b report suspects --window 1h --threshold 100", mode="read")
+    cmd.add_argument("--window", default="1h",
+                     help="e.g. 30m, 1h, 2d (rounded to hours; at most "
+                          f"{service.limits.MAX_SPAN_DAYS} days)")
+    cmd.add_argument("--threshold", default="100",
                      help="more blocked packets than this in the window")
     cmd.add_argument("--csv", action="store_true", help="CSV output")
 
@@ -64,7 +70,8 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(_COLUMNS)
     for r in rows:
-        writer.writerow([r["account"], r["name"], f"{r['dpid']:#x}", r["packets"],
-                         when(r["first_seen"]), when(r["last_seen"]),
-                         " ".join(d.split(" ")[0] for d in r["destinations"])])
+        # A spreadsheet must show an account or name, never run it as a formula.
+        writer.writerow([service.to_spreadsheet(str(cell)) for cell in (
+            r["account"], r["name"], f"{r['dpid']:#x}", r["packets"], when(r["first_seen"]),
+            when(r["last_seen"]), " ".join(d.split(" ")[0] for d in r["destinations"]))])
     return buf.getvalue().rstrip("\n")

@@ -7,11 +7,14 @@ while a controller restarts and shows every controller sharing the database.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from op25b_app.cli.commands import summary
 from op25b_app.cli.output import Output, table, when
 from op25b_app.cli.parser import CommandTree
-from op25b_app.service import PolicyService
+
+if TYPE_CHECKING:
+    from op25b_app.service import PolicyService
 
 
 def register(tree: CommandTree) -> None:
@@ -19,11 +22,12 @@ def register(tree: CommandTree) -> None:
     tree.single(
         "status",
         _status,
-        "what each controller reports about each switch",
+        summary("status"),
         "Connected switches, revision applied vs the database's, entries, fragment "
         "handling (nx-match wanted: otherwise every TCP first fragment from customers "
         "is dropped), last error, as the controllers wrote them into the database.",
         "op25b status --json",
+        mode="read",
     )
 
 

@@ -6,19 +6,16 @@ Bulk import and export share the group but live in ``subscriber_csv``.
 from __future__ import annotations
 
 import argparse
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from op25b_app.cli.commands import subscriber_csv
+from op25b_app import service as op25b_service
+from op25b_app.cli.commands import subscriber_csv, summary
 from op25b_app.cli.output import Output
 from op25b_app.cli.parser import Actions, CommandTree
-from op25b_app.service import (
-    ENCAPSULATIONS,
-    AttachmentSpec,
-    PolicyService,
-    SubscriberView,
-    parse_attach_point,
-    split_carries,
-)
+from op25b_app.service import ENCAPSULATIONS, limits
+
+if TYPE_CHECKING:
+    from op25b_app.service import AttachmentSpec, PolicyService, SubscriberView
 
 
 class _AttachPoint(NamedTuple):
@@ -65,7 +62,7 @@ class _PointAction(argparse.Action):
             parser.error(f"{option_string} {values} must follow an --attach DPID:PORT[:VLAN]")
         given = str(values)
         target: list[str] = getattr(points[-1], self.dest)
-        target.extend(split_carries(given) if self.dest == "carries" else [given])
+        target.extend(op25b_service.split_carries(given) if self.dest == "carries" else [given])
 
 
 def _add_attach_options(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +78,8 @@ def _add_attach_options(parser: argparse.ArgumentParser) -> None:
         dest="prefixes",
         default=argparse.SUPPRESS,
         metavar="PREFIX",
-        help="source prefix for the preceding --attach (repeatable; none = any source)",
+        help="source prefix for the preceding --attach (repeatable, at most "
+        f"{limits.MAX_PREFIXES_PER_POINT}; none = any source)",
     )
     parser.add_argument(
         "--carries",
@@ -97,17 +95,16 @@ def _add_attach_options(parser: argparse.ArgumentParser) -> None:
 def _attachment_specs(points: list[_AttachPoint] | None) -> list[AttachmentSpec]:
     specs: list[AttachmentSpec] = []
     for point in points or []:
-        dpid, port, vlan = parse_attach_point(point.where)
-        specs.append(AttachmentSpec(dpid=dpid, port=port, vlan=vlan,
-                                    prefixes=tuple(point.prefixes), carries=tuple(point.carries)))
+        dpid, port, vlan = op25b_service.parse_attach_point(point.where)
+        specs.append(op25b_service.AttachmentSpec(
+            dpid=dpid, port=port, vlan=vlan, prefixes=tuple(point.prefixes),
+            carries=tuple(point.carries)))
     return specs
 
 
 def register(tree: CommandTree) -> None:
     """Add ``subscriber`` and its actions (``import``/``export`` from ``subscriber_csv``)."""
-    su = tree.group(
-        "subscriber", "subscribers, their attachments and opt-outs", "op25b subscriber show A100"
-    )
+    su = tree.group("subscriber", summary("subscriber"), "op25b subscriber show A100")
     cmd = tree.command(
         su,
         "add",
@@ -120,8 +117,10 @@ def register(tree: CommandTree) -> None:
     cmd.add_argument("--name", default="")
     cmd.add_argument("--type", required=True, dest="type_name", metavar="TYPE")
     _add_attach_options(cmd)
-    tree.command(su, "list", _list, "list subscribers", "op25b subscriber list --json")
-    cmd = tree.command(su, "show", _show, "show one subscriber", "op25b subscriber show A100")
+    tree.command(su, "list", _list, "list subscribers", "op25b subscriber list --json",
+                 mode="read")
+    cmd = tree.command(su, "show", _show, "show one subscriber", "op25b subscriber show A100",
+                       mode="read")
     cmd.add_argument("account")
     cmd = tree.command(
         su,
@@ -159,7 +158,8 @@ def _register_opt_out(tree: CommandTree, su: Actions) -> None:
         "--until",
         default=None,
         metavar="TIME",
-        help="ISO 8601 with offset (e.g. 2026-12-31T00:00+09:00); default: no expiry",
+        help="ISO 8601 with offset (e.g. 2026-12-31T00:00+09:00), years "
+        f"{limits.EARLIEST_TIME_YEAR}..{limits.LATEST_TIME_YEAR}; default: no expiry",
     )
     cmd = tree.command(
         su,

@@ -11,21 +11,22 @@ import contextlib
 import io
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from op25b_app.cli.output import Output
+from op25b_app.cli.output import Output, printable
 from op25b_app.cli.parser import Actions, CommandTree
 from op25b_app.cli.progress import ProgressLine
 from op25b_app.service import (
     CSV_COLUMNS,
     ImportRejected,
-    ImportResult,
-    PolicyService,
-    SubscriberRecord,
     ValidationError,
+    read_binary,
     read_file,
-    read_records,
     write_records,
 )
+
+if TYPE_CHECKING:
+    from op25b_app.service import ImportResult, PolicyService, SubscriberRecord
 
 
 def register(tree: CommandTree, su: Actions) -> None:
@@ -47,6 +48,8 @@ def register(tree: CommandTree, su: Actions) -> None:
         "  exempt true/false; exempt_until ISO 8601 with offset, or in --tz;\n"
         "  carries (optional column): encapsulations the point carries, e.g. 'mpls qinq'.\n"
         "  Accounts in the file get exactly the file's data; other accounts are untouched.\n"
+        "  A cell starting with ' before =, +, -, @, tab or CR loses that one ' (export adds\n"
+        "  it, so a spreadsheet shows such a cell as text instead of running it).\n"
         f"{cmd.epilog}"
     )
     cmd = tree.command(
@@ -55,6 +58,7 @@ def register(tree: CommandTree, su: Actions) -> None:
         _export,
         "write every subscriber as CSV (the import format)",
         "op25b subscriber export --output subscribers.csv",
+        mode="read",
     )
     cmd.add_argument("--output", default=None, metavar="FILE", help="write here (default: stdout)")
 
@@ -63,12 +67,13 @@ def _import(service: PolicyService, args: argparse.Namespace) -> Output:
     source = "<stdin>" if args.file == "-" else args.file
     try:
         if args.file == "-":
-            records, problems = read_records(sys.stdin)
+            # The bytes, decoded as a file is: stdin's own decoding depends on the locale.
+            records, problems = read_binary(sys.stdin.buffer)
         else:
             records, problems = read_file(args.file)
     except OSError as error:
         raise ValidationError("file", args.file, error.strerror or str(error)) from None
-    progress = ProgressLine(args.err, f"import {source}")
+    progress = ProgressLine(args.err, printable(f"import {source}", keep_newlines=False))
     try:
         result = service.import_subscribers(
             records,

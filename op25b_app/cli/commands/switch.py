@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+from op25b_app.cli.commands import summary
 from op25b_app.cli.output import Output
 from op25b_app.cli.parser import CommandTree
-from op25b_app.service import ROLE_EDGE, ROLES, PolicyService, SwitchView
+from op25b_app.service import ROLE_EDGE, ROLES
+
+if TYPE_CHECKING:
+    from op25b_app.service import PolicyService, SwitchView
 
 
 def register(tree: CommandTree) -> None:
     """Add ``switch add|list|remove``."""
-    sw = tree.group("switch", "register the OpenFlow switches op25b programs", "op25b switch list")
+    sw = tree.group("switch", summary("switch"), "op25b switch list")
     cmd = tree.command(
         sw,
         "add",
@@ -34,7 +39,7 @@ def register(tree: CommandTree) -> None:
         default=ROLE_EDGE,
         help="edge: subscribers attach here; core: pass everything",
     )
-    tree.command(sw, "list", _list, "list switches", "op25b switch list --json")
+    tree.command(sw, "list", _list, "list switches", "op25b switch list --json", mode="read")
     cmd = tree.command(
         sw,
         "remove",

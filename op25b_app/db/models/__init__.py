@@ -29,6 +29,7 @@ from op25b_app.db.models.columns import (
     NAMING_CONVENTION,
     Base,
     Dpid,
+    StoredValueError,
     UTCDateTime,
     as_utc,
     canonical_prefix,
@@ -66,6 +67,7 @@ __all__ = [
     "NAMING_CONVENTION", "POLICY_NOTIFY_CHANNEL", "POLICY_TABLES", "SQL_AUDIT_DETAIL_ROWS",
     "Attachment", "AuditEntry", "Base", "BlockedCount", "ConnectionType", "ControllerStatus",
     "CounterMark", "Dpid", "GlobalEnforcement", "Mta", "PolicyChange", "PolicyRevision", "Subscriber", "Switch",
-    "SwitchStatus", "SwitchUplink", "SynSample", "UTCDateTime", "as_utc", "canonical_prefix",
+    "StoredValueError", "SwitchStatus", "SwitchUplink", "SynSample", "UTCDateTime", "as_utc",
+    "canonical_prefix",
     "carries_from_db", "carries_to_db", "dpid_from_db", "dpid_to_db", "make_match_key", "utc_now",
 ]

@@ -117,10 +117,39 @@ class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
             return value.replace(tzinfo=None)
         return value
 
+    def result_processor(self, dialect: sa.Dialect, coltype: object) -> Any:
+        """On SQLite, read the stored text with ``as_utc`` alone.
+
+        SQLAlchemy's own SQLite DATETIME processor would parse it first and
+        fail with a bare ``ValueError`` on text written by hand, before
+        ``process_result_value`` could name it.
+        """
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> dt.datetime | None:
+            return self.process_result_value(value, dialect)
+
+        return process
+
     def process_result_value(
         self, value: dt.datetime | None, dialect: sa.Dialect
     ) -> dt.datetime | None:
-        return as_utc(value)
+        try:
+            return as_utc(value)
+        except (ValueError, TypeError, OverflowError):
+            # Only raw SQL can store this (SQLite takes any text): say so
+            # instead of failing inside the ORM.
+            raise StoredValueError(value, "not an ISO 8601 time") from None
+
+
+class StoredValueError(ValueError):
+    """A stored value (written outside op25b) that its column type cannot read."""
+
+    def __init__(self, value: object, reason: str) -> None:
+        self.value = value
+        self.reason = reason
+        super().__init__(f"stored value {str(value)[:100]!r}: {reason}")
 
 
 def as_utc(value: Any) -> dt.datetime | None:

@@ -143,12 +143,19 @@ class Attachment(Base):
 
 
 class Mta(Base):
-    """One of the ISP's own mail relays: TCP/25 to it always passes."""
+    """One prefix of one of the ISP's own mail relays: TCP/25 to it always passes.
+
+    An MTA is its name; each of its prefixes is a row with that name (a
+    relay with an IPv4 and an IPv6 address has two rows). Readers that only
+    need "where may TCP/25 go" read the rows and never care about names.
+    That one prefix belongs to one MTA is the service's rule (migration 0009).
+    """
 
     __tablename__ = "mtas"
+    __table_args__ = (sa.UniqueConstraint("name", "prefix", name="uq_mtas_name_prefix"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
     prefix: Mapped[str] = mapped_column(sa.String(64))
 
 

@@ -35,7 +35,8 @@ def run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
         import sys
 
         saved = sys.stdin
-        sys.stdin = io.StringIO(stdin)
+        # Bytes underneath, as a real standard input has (the import reads those).
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8")), encoding="utf-8")
         try:
             status = main(list(argv), stdout=out, stderr=err)
         finally:
@@ -189,7 +190,8 @@ BAD_LINES: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("B24,x,broadband,,,100,,false,,", [("vlan", "100", "needs a dpid and port")]),
     ("B25,x,broadband,0x1,,,,false,,", [("port", "", "must not be empty when dpid is given")]),
     ("B26,x,,0x1,16,,,false,,", [("type", "", "must not be empty")]),
-    ("B27,x\x07,broadband,0x1,17,,,false,,", [("name", "x\x07", "control characters")]),
+    # Echoed escaped: an error line must not ring the operator's terminal.
+    ("B27,x\x07,broadband,0x1,17,,,false,,", [("name", "x\\x07", "control characters")]),
     # Several bad fields on one line: all reported (the line is bad for each).
     ("B28,x,nosuch,0x1,1,,,yes,,", [("exempt", "yes", "must be true or false"),
                                     ("type", "nosuch", "no such connection type"),

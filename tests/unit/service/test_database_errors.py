@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from op25b_app.db.engine import make_engine
 from op25b_app.db.models import ConnectionType
 from op25b_app.service import (
     Conflict,
@@ -49,9 +50,12 @@ CALLS: dict[str, Callable[[PolicyService], Any]] = {
 @pytest.fixture(params=["postgresql", "sqlite"])
 def down(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
     """An engine whose database cannot be reached (refused, or a file it cannot open)."""
-    url = UNREACHABLE_PG if request.param == "postgresql" else \
-        f"sqlite:///{tmp_path / 'no-such-dir' / 'op25b.db'}"
-    engine = open_database(url)
+    if request.param == "postgresql":
+        engine = open_database(UNREACHABLE_PG)
+    else:
+        # open_database refuses a missing file itself (test below); this is a
+        # file that went missing after it was opened.
+        engine = make_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'op25b.db'}")
     yield engine
     engine.dispose()
 

@@ -329,7 +329,7 @@ REJECTED: list[tuple[str, Op, type[ServiceError], str, str]] = [
     ),
     (
         "MTA overlaps attachment",
-        lambda s: s.add_mta("relay2", "10.1.0.0/16"),
+        lambda s: s.add_mta("relay2", "10.1.0.0/16", allow_wide=True),
         Conflict,
         "prefix",
         "overlaps attachment prefix 10.1.0.5/32 of account 'A100'",
@@ -544,7 +544,7 @@ def test_validation_error_message_format() -> None:
 
 def test_parsers() -> None:
     assert parse_dpid("0x00000000000000FF") == 255
-    assert parse_dpid(" 42 ") == 42
+    assert parse_dpid("42") == 42
     assert parse_attach_point("0x1:3") == (1, 3, None)
     assert parse_attach_point("1:3:100") == (1, 3, 100)
     assert parse_time("2026-12-31T00:00Z") == dt.datetime(2026, 12, 31, tzinfo=dt.UTC)
