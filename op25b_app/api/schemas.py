@@ -17,16 +17,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    StrictBool,
-    StrictInt,
-    StrictStr,
-    WithJsonSchema,
-)
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt
+from pydantic import StrictStr, WithJsonSchema
 
 from op25b_app.api.echo import MAX_ECHO_CHARS, MAX_ERROR_CHARS
 from op25b_app.service import ENCAPSULATIONS, limits
