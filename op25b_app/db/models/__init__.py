@@ -51,6 +51,12 @@ from op25b_app.db.models.policy import (
     Switch,
     SwitchUplink,
 )
+from op25b_app.db.models.sessions import (
+    SESSION_ADDRESS_COLUMNS,
+    SESSION_POLICY_COLUMNS,
+    SOURCES,
+    SubscriberSession,
+)
 from op25b_app.db.models.state import (
     SQL_AUDIT_DETAIL_ROWS,
     AuditEntry,
@@ -67,4 +73,6 @@ __all__ = [
     "CounterMark", "Dpid", "GlobalEnforcement", "Mta", "PolicyRevision", "Subscriber", "Switch",
     "SwitchStatus", "SwitchUplink", "SynSample", "UTCDateTime", "as_utc", "canonical_prefix",
     "carries_from_db", "carries_to_db", "dpid_from_db", "dpid_to_db", "make_match_key", "utc_now",
+    # Dynamic subscribers (radius)
+    "SESSION_ADDRESS_COLUMNS", "SESSION_POLICY_COLUMNS", "SOURCES", "SubscriberSession",
 ]
