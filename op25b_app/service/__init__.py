@@ -52,6 +52,19 @@ from op25b_app.service.inputs import (
 from op25b_app.service.policy_service import PolicyService
 from op25b_app.service.queries import PolicyPreview
 from op25b_app.service.subscribers import UNCHANGED
+# Dynamic subscribers (radius): what a session feed reports and how it is shown.
+from op25b_app.service.session_events import (
+    ACCOUNTING_OFF,
+    ACCOUNTING_ON,
+    INTERIM,
+    START,
+    STOP,
+    UNKNOWN_ACCOUNT,
+    AccountingEvent,
+    ExpiryPolicy,
+    Place,
+)
+from op25b_app.service.session_views import SessionView
 from op25b_app.service.views import (
     AttachmentView,
     ConnectionTypeView,
@@ -73,4 +86,7 @@ __all__ = [
     "parse_prefix", "parse_since", "parse_span", "parse_time", "parse_vlan", "parse_zone",
     "read_file", "read_records", "safe_url", "schema_status", "split_carries", "to_jsonable",
     "upgrade_schema", "write_records",
+    # Dynamic subscribers (radius)
+    "ACCOUNTING_OFF", "ACCOUNTING_ON", "INTERIM", "START", "STOP", "UNKNOWN_ACCOUNT",
+    "AccountingEvent", "ExpiryPolicy", "Place", "SessionView",
 ]
