@@ -13,7 +13,9 @@ from op25b_app.cli.commands import (
     enforcement,
     mta,
     policy,
+    radius,
     report,
+    session,
     status,
     subscriber,
     switch,
@@ -21,7 +23,8 @@ from op25b_app.cli.commands import (
 from op25b_app.cli.parser import CommandTree
 
 _GROUPS = (db, status, audit, switch, connection_type, subscriber, mta, enforcement, report,
-           policy, api)
+           policy, api,
+           session, radius)  # dynamic subscribers (radius)
 
 
 def register_all(tree: CommandTree) -> None:
