@@ -27,7 +27,9 @@ from op25b_app.cli.commands import (
     enforcement,
     mta,
     policy,
+    radius,
     report,
+    session,
     status,
     subscriber,
     switch,
@@ -54,6 +56,9 @@ GROUPS: list[tuple[ModuleType, str, list[str]]] = [
     (report, "report", ["affected", "suspects"]),
     (policy, "policy", ["show"]),
     (api, "api", ["hash-token"]),
+    # Dynamic subscribers (radius)
+    (session, "session", ["list", "show", "add", "end", "expire", "who"]),
+    (radius, "radius", []),
 ]
 
 
