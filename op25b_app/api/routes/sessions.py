@@ -30,7 +30,8 @@ from op25b_app.api.routes.common import (
 
 router = APIRouter(tags=["sessions"])
 
-SessionId = Annotated[int, Path(ge=1, le=2**40, description="Session id.")]
+#: Session ids are INTEGER rows (below 2**31 on PostgreSQL; see core.session_ids).
+SessionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Session id.")]
 _BY_ID = {"session_id": "$response.body#/id"}
 _CREATED = with_links(CREATE, 201, "Created or refreshed.",
                       GetSession=link("getSession", **_BY_ID),
