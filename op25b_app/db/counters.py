@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from op25b_app.db.engine import dialect_insert
+from op25b_app.db.session_loader import session_accounts
 from op25b_app.db.models import (
     BlockedCount,
     CounterMark,
@@ -80,6 +81,7 @@ def record(engine: Engine, dpid: int, deltas: Iterable[CountDelta],
     bc, cm = cast(sa.Table, BlockedCount.__table__), cast(sa.Table, CounterMark.__table__)
     bucket = bucket_of(now)
     with engine.begin() as conn:
+        deltas = _with_session_accounts(conn, list(deltas), sample_rows)
         for d in deltas:
             stmt = insert(bc).values(bucket=bucket, dpid=dpid_to_db(d.dpid),
                                      attachment_id=d.attachment_id, account=d.account,
@@ -99,6 +101,26 @@ def record(engine: Engine, dpid: int, deltas: Iterable[CountDelta],
         if retention is not None:
             conn.execute(sa.delete(bc).where(bc.c.bucket < bucket - retention))
             conn.execute(sa.delete(ss).where(ss.c.seen_at < bucket - retention))
+
+
+def _with_session_accounts(conn: sa.Connection, deltas: list[CountDelta],
+                           sample_rows: list[dict[str, Any]]) -> list[CountDelta]:
+    """Name the account of counts and samples from a session's entry the snapshot lost.
+
+    (Dynamic subscribers, radius.) A session that ended between two polls is
+    gone from the controller's snapshot, but the packets counted on its entry
+    were its account's, not an unregistered sender's.
+    """
+    missing = {d.attachment_id for d in deltas if d.account is None and d.attachment_id}
+    missing |= {r["attachment_id"] for r in sample_rows if r["account"] is None}
+    accounts = session_accounts(conn, missing)
+    if not accounts:
+        return deltas
+    for row in sample_rows:
+        if row["account"] is None:
+            row["account"] = accounts.get(row["attachment_id"])
+    return [dataclasses.replace(d, account=accounts.get(d.attachment_id))
+            if d.account is None else d for d in deltas]
 
 
 def _totals(engine: Engine, mode: str | None, since: dt.datetime) -> list[dict[str, Any]]:

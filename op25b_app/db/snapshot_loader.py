@@ -61,6 +61,7 @@ from op25b_app.db.row_checks import (
     fail_closed,
     prefix_parser,
 )
+from op25b_app.db.session_loader import add_session_attachments  # session attachments (radius)
 from op25b_app.db.models import (
     Attachment,
     ConnectionType,
@@ -138,6 +139,8 @@ def _load(conn: Connection, scope: frozenset[int] | None) -> PolicySnapshot:
     if scope is not None:
         wanted = [row_id for row_id, dpid in switch_dpids.items() if dpid in scope]
     attachments = load_attachment_rules(conn, switch_dpids, types, quarantine, wanted)
+    # session attachments (radius)
+    add_session_attachments(conn, attachments, types, quarantine, scope)
     quarantine.apply(attachments)
     mtas = _load_mtas(conn, quarantine)
     mode, enforce_at = _load_global_enforcement(conn, quarantine)

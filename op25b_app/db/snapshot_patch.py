@@ -8,7 +8,9 @@ One subscriber changed on a 100k-subscriber switch costs a few rows.
 
 When the patch could not be exact - the log does not reach back, a switch,
 uplink, connection type, MTA or the global enforcement changed, a row is or
-was quarantined - it returns None and the caller loads everything
+was quarantined, or the snapshot holds dynamic sessions (a session rule
+depends on its account's subscriber row and merges with a static rule of the
+same match) - it returns None and the caller loads everything
 (``load_snapshot``).
 """
 
@@ -19,11 +21,16 @@ from collections.abc import Mapping
 
 from sqlalchemy.engine import Engine
 
+from op25b_app.core.session_ids import SESSION_ID_BASE
 from op25b_app.core.snapshot import AttachmentRule, PolicySnapshot
 from op25b_app.db.change_log import read_changes
 from op25b_app.db.engine import read_connection
 from op25b_app.db.row_checks import Quarantine
-from op25b_app.db.snapshot_loader import load_attachment_rules, load_switch_rows, load_connection_types
+from op25b_app.db.snapshot_loader import (
+    load_attachment_rules,
+    load_connection_types,
+    load_switch_rows,
+)
 
 #: More touched rows than this (a bulk import) are read faster by a full load.
 PATCH_LIMIT = 5000
@@ -58,6 +65,8 @@ def load_patch(engine: Engine, base: PolicySnapshot,
         # A quarantined row may have suspended other rows' opt-outs, which a
         # patch cannot tell: only a full load puts them right.
         return None
+    if max(dpid_of, default=0) >= SESSION_ID_BASE:
+        return None  # sessions present: see the module docstring
     with read_connection(engine) as conn:
         changes = read_changes(conn, base.revision)
         if changes is None:

@@ -79,6 +79,18 @@ if TYPE_CHECKING:
     from op25b_app.service.policy_service import PolicyService
     from op25b_app.service.queries import PolicyPreview
     from op25b_app.service.subscribers import UNCHANGED
+    from op25b_app.service.session_events import (
+        ACCOUNTING_OFF,
+        ACCOUNTING_ON,
+        INTERIM,
+        START,
+        STOP,
+        UNKNOWN_ACCOUNT,
+        AccountingEvent,
+        ExpiryPolicy,
+        Place,
+    )
+    from op25b_app.service.session_views import SessionView
     from op25b_app.service.texts import check_characters, check_utf8
     from op25b_app.service.views import (
         AttachmentView,
@@ -121,6 +133,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "PolicyService": (f"{_SERVICE}.policy_service", "PolicyService"),
     "PolicyPreview": (f"{_SERVICE}.queries", "PolicyPreview"),
     "UNCHANGED": (f"{_SERVICE}.subscribers", "UNCHANGED"),
+    **{name: (f"{_SERVICE}.session_events", name) for name in (
+        "ACCOUNTING_OFF", "ACCOUNTING_ON", "INTERIM", "START", "STOP", "UNKNOWN_ACCOUNT",
+        "AccountingEvent", "ExpiryPolicy", "Place")},
+    "SessionView": (f"{_SERVICE}.session_views", "SessionView"),
     **{name: (f"{_SERVICE}.texts", name) for name in ("check_characters", "check_utf8")},
     **{name: (f"{_SERVICE}.views", name) for name in (
         "AttachmentView", "ConnectionTypeView", "MtaView", "SubscriberView", "SwitchView",
@@ -132,7 +148,8 @@ __all__ = [
     "AttachmentSpec", "AttachmentView", "AuditEntryView", "CSV_COLUMNS", "Conflict",
     "ConnectionTypeView", "DEFAULT_DB_URL", "DatabaseBusy", "DatabaseUnavailable",
     "ENCAPSULATIONS", "ImportProblem", "ImportProgress", "ImportRejected", "ImportResult",
-    "LineLookup", "LineVerdict", "MODES", "MtaView", "NoDatabase", "NotFound", "OpenMode", "PolicyPreview", "PolicyService",
+    "LineLookup", "LineVerdict", "MODES", "MtaView", "NoDatabase", "NotFound", "OpenMode",
+    "PolicyPreview", "PolicyService",
     "ROLES", "ROLE_CORE", "ROLE_EDGE", "SchemaNotCurrent", "ServiceError", "StoredDataError",
     "SubscriberRecord", "SubscriberView", "SwitchView", "UNCHANGED", "ValidationError",
     "check_characters", "check_schema", "check_utf8", "clip", "in_time_range", "in_zone",
@@ -141,6 +158,8 @@ __all__ = [
     "parse_vlan", "parse_zone", "read_binary", "read_file", "read_records", "safe_url",
     "schema_status", "split_carries", "to_jsonable", "to_spreadsheet", "upgrade_schema",
     "write_records",
+    "ACCOUNTING_OFF", "ACCOUNTING_ON", "INTERIM", "START", "STOP", "UNKNOWN_ACCOUNT",
+    "AccountingEvent", "ExpiryPolicy", "Place", "SessionView",
 ]
 
 

@@ -40,6 +40,9 @@ GROUPS: tuple[Group, ...] = (
     Group("api", "api", "run the REST API (its own process beside the controller)"),
     Group("customer-page", "customer",
           "serve the customers' \"Am I affected?\" page (public, no token)"),
+    Group("session", "session", "dynamic subscribers: RADIUS and DHCP sessions"),
+    Group("radius", "radius",
+          "run the RADIUS accounting server (dynamic subscribers; its own process)"),
 )
 
 

@@ -53,6 +53,12 @@ from op25b_app.db.models.policy import (
     Switch,
     SwitchUplink,
 )
+from op25b_app.db.models.sessions import (
+    SESSION_ADDRESS_COLUMNS,
+    SESSION_POLICY_COLUMNS,
+    SOURCES,
+    SubscriberSession,
+)
 from op25b_app.db.models.state import (
     SQL_AUDIT_DETAIL_ROWS,
     AuditEntry,
@@ -70,4 +76,6 @@ __all__ = [
     "StoredValueError", "SwitchStatus", "SwitchUplink", "SynSample", "UTCDateTime", "as_utc",
     "canonical_prefix",
     "carries_from_db", "carries_to_db", "dpid_from_db", "dpid_to_db", "make_match_key", "utc_now",
+    # Dynamic subscribers (radius)
+    "SESSION_ADDRESS_COLUMNS", "SESSION_POLICY_COLUMNS", "SOURCES", "SubscriberSession",
 ]

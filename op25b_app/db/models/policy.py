@@ -20,6 +20,8 @@ POLICY_TABLES: tuple[str, ...] = (
     "attachments",
     "mtas",
     "global_enforcement",
+    # Dynamic attachments (radius): see db.models.sessions for which UPDATEs count.
+    "sessions",
 )
 
 #: PostgreSQL NOTIFY channel the revision trigger signals on (payload: the new

@@ -28,7 +28,9 @@ from op25b_app.cli.commands import (
     enforcement,
     mta,
     policy,
+    radius,
     report,
+    session,
     status,
     subscriber,
     switch,
@@ -56,6 +58,9 @@ GROUPS: list[tuple[ModuleType, str, list[str]]] = [
     (policy, "policy", ["show"]),
     (api, "api", ["hash-token"]),
     (customer, "customer-page", []),
+    # Dynamic subscribers (radius)
+    (session, "session", ["list", "show", "add", "end", "expire", "who"]),
+    (radius, "radius", []),
 ]
 
 

@@ -106,3 +106,22 @@ def test_pruned_history_means_a_full_reload(db_engine: sa.Engine) -> None:
     with read_connection(db_engine) as conn:
         changes = read_changes(conn, current.revision)
     assert changes is not None and changes.empty  # from here on it is exact again
+
+
+def test_a_session_change_beside_an_attachment_change_reloads_everything(
+        db_engine: sa.Engine) -> None:
+    # A session is logged as ('sessions', id): not patchable row by row, so the
+    # change is never lost behind an attachment change in the same interval.
+    svc = _service(db_engine)
+    base = load_snapshot(db_engine)
+    svc.open_session(nas="bng1", session_id="s-1", account="S1", dpid=1, port=7,
+                     addresses=["198.51.100.7"])
+    svc.set_subscriber_type("S2", "dialup")
+    assert load_patch(db_engine, base, attachment_index(base)) is None
+    full = load_snapshot(db_engine)
+    assert any(r.prefix is not None and str(r.prefix) == "198.51.100.7/32"
+               for r in full.attachments_for(1))
+    # With a session in the snapshot, later patches are full loads too: a
+    # session rule follows its account's subscriber row.
+    svc.set_subscriber_type("S1", "dialup")
+    assert load_patch(db_engine, full, attachment_index(full)) is None
