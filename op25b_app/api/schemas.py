@@ -273,10 +273,12 @@ class SubscriberPage(_Response):
 
 
 class MtaCreate(_Request):
-    """Register one of the ISP's mail relays."""
+    """Register one of the ISP's mail relays with one prefix (the CLI takes several)."""
 
     name: Text
     prefix: Text
+    #: A prefix wider than /24 (IPv4) or /48 (IPv6) is refused unless this is true (audited).
+    allow_wide: StrictBool = False
 
 
 class Mta(_Response):

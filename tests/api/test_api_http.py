@@ -331,6 +331,11 @@ def test_switch_and_mta_and_type_resources(client: httpx.Client) -> None:
     assert mta["prefix"] == "192.0.2.77/32"
     assert client.get(f"/mtas/{name}").json() == mta
     assert client.delete(f"/mtas/{name}").json() == mta
+    # A wide prefix opens TCP/25 to a whole network: refused unless asked for.
+    wide = {"name": unique("wide"), "prefix": f"172.30.{new_dpid() % 64 * 4}.0/22"}
+    refused = client.post("/mtas", json=wide)
+    assert refused.status_code == 400 and "prefix" in refused.text
+    assert client.post("/mtas", json={**wide, "allow_wide": True}).status_code == 201
 
     type_name = unique("ftth").lower()
     ctype = client.post("/connection-types", json={"name": type_name, "blocked": True,

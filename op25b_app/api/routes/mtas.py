@@ -44,7 +44,7 @@ def list_mtas(svc: Service, limit: Limit = DEFAULT_PAGE, offset: Offset = 0) -> 
 @router.post("/mtas", operation_id="createMta", status_code=201, response_model=schemas.Mta,
              responses=_CREATED, summary="Register an MTA")
 def create_mta(svc: Service, body: schemas.MtaCreate) -> dict[str, Any]:
-    return svc.add_mta(body.name, body.prefix).to_dict()
+    return svc.add_mta(body.name, body.prefix, allow_wide=body.allow_wide).to_dict()
 
 
 @router.get("/mtas/{name}", operation_id="getMta", response_model=schemas.Mta,
