@@ -21,6 +21,8 @@ from op25b_app.service.database import (
     schema_status,
     upgrade_schema,
 )
+from op25b_app.service.doctor import DoctorReport, DoctorSettings, run_doctor
+from op25b_app.service.doctor_checks import Check
 from op25b_app.service.errors import (
     Conflict,
     DatabaseUnavailable,
@@ -51,6 +53,8 @@ from op25b_app.service.inputs import (
 )
 from op25b_app.service.policy_service import PolicyService
 from op25b_app.service.queries import PolicyPreview
+from op25b_app.service.ranges import FORMATS as RANGE_FORMATS
+from op25b_app.service.ranges import BlockedRanges, render_ranges
 from op25b_app.service.subscribers import UNCHANGED
 from op25b_app.service.views import (
     AttachmentView,
@@ -74,3 +78,6 @@ __all__ = [
     "read_file", "read_records", "safe_url", "schema_status", "split_carries", "to_jsonable",
     "upgrade_schema", "write_records",
 ]
+# Operations: op25b doctor, the blocked ranges for other operators.
+__all__ += ["RANGE_FORMATS", "BlockedRanges", "Check", "DoctorReport", "DoctorSettings",
+            "render_ranges", "run_doctor"]

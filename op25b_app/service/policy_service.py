@@ -32,6 +32,7 @@ from op25b_app.service.connection_types import ConnectionTypeOps
 from op25b_app.service.enforcement import EnforcementOps
 from op25b_app.service.mtas import MtaOps
 from op25b_app.service.queries import QueryOps
+from op25b_app.service.ranges import RangeOps
 from op25b_app.service.subscribers import SubscriberOps
 from op25b_app.service.switches import SwitchOps
 
@@ -45,6 +46,7 @@ class PolicyService(
     BulkImportOps,
     AuditLogOps,
     QueryOps,
+    RangeOps,
 ):
     """Validated reads and writes of the policy tables; one transaction per call.
 

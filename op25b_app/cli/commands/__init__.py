@@ -10,7 +10,9 @@ from op25b_app.cli.commands import (
     audit,
     connection_type,
     db,
+    doctor,
     enforcement,
+    export,
     mta,
     policy,
     report,
@@ -21,7 +23,7 @@ from op25b_app.cli.commands import (
 from op25b_app.cli.parser import CommandTree
 
 _GROUPS = (db, status, audit, switch, connection_type, subscriber, mta, enforcement, report,
-           policy, api)
+           policy, api, doctor, export)
 
 
 def register_all(tree: CommandTree) -> None:

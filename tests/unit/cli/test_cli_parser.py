@@ -24,7 +24,9 @@ from op25b_app.cli.commands import (
     audit,
     connection_type,
     db,
+    doctor,
     enforcement,
+    export,
     mta,
     policy,
     report,
@@ -54,6 +56,8 @@ GROUPS: list[tuple[ModuleType, str, list[str]]] = [
     (report, "report", ["affected", "suspects"]),
     (policy, "policy", ["show"]),
     (api, "api", ["hash-token"]),
+    (doctor, "doctor", []),
+    (export, "export", ["ranges"]),
 ]
 
 
