@@ -102,9 +102,13 @@ class Prometheus:
         return body["data"]
 
     def exported(self, name: str) -> bool:
-        """Whether the controller's exposition names ``name`` (even without samples)."""
+        """Whether the controller's exposition names ``name`` (even without samples).
+
+        Prometheus keeps a counter's metadata under the family name, without ``_total``.
+        """
+        family = name.removesuffix("_total")
         return bool(self.api("targets/metadata", match_target='{job="op25b-controller"}',
-                             metric=name))
+                             metric=family))
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """An instant query; the result as a list of samples (a scalar as one)."""
