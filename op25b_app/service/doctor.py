@@ -150,7 +150,7 @@ def check_clock(engine: Engine, clock: Callable[[], dt.datetime], max_skew: floa
 def check_metrics(url: str, timeout: float) -> Check:
     """The controller's Prometheus endpoint answers with op25b's series."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             body = response.read().decode("utf-8", "replace")
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)

@@ -133,8 +133,8 @@ def rbldnsd_zone(ranges: BlockedRanges) -> str:
     value = f":{RBLDNSD_A}:{RBLDNSD_TXT}"
     lines = [
         "# op25b: dynamic broadband addresses under Outbound Port 25 Blocking",
-        f"# policy revision {ranges.revision} at {ranges.at.isoformat(timespec='seconds')}; "
-        f"{len(ranges.ipv4)} IPv4 and {len(ranges.ipv6)} IPv6 prefixes",
+        (f"# policy revision {ranges.revision} at {ranges.at.isoformat(timespec='seconds')}; "
+         f"{len(ranges.ipv4)} IPv4 and {len(ranges.ipv6)} IPv6 prefixes"),
         "$DATASET ip4set:op25b-ipv4 @", value, *ranges.ipv4,
         "$DATASET ip6trie:op25b-ipv6 @", value, *ranges.ipv6,
     ]

@@ -10,7 +10,6 @@ instead of ``table_id`` - would otherwise pass unnoticed).
 
 from __future__ import annotations
 
-import configparser
 import json
 import subprocess
 import sys
@@ -20,30 +19,41 @@ from typing import Any
 
 from op25b_app.api.config import generate_token, hash_token, load_config
 from op25b_app.api.server import resolve_settings
-from op25b_app.openflow.app import OPTS
 from tests.ops.units import ETC, REPO
 
 CONTROLLER_CONF = ETC / "controller.conf"
 
+# The controller's options are read in a child process: importing the Ryu app
+# here would monkey-patch this test process for eventlet.
+_OPTS = """
+import configparser, json, sys
+import op25b_app.openflow.app as app
+parser = configparser.ConfigParser(interpolation=None, strict=True)
+parser.read(sys.argv[1])
+section = {k: v for k, v in parser.items("op25b") if k not in parser.defaults()}
+print(json.dumps({"file": sorted(section), "opts": [
+    {"name": o.name, "dest": o.dest, "default": o.default,
+     "in_file": o.type(section[o.dest]) if o.dest in section else None}
+    for o in app.OPTS]}))
+"""
 
-def _parsed(opt: Any, text: str) -> Any:
-    """``text`` as oslo.config's option type reads it."""
-    return opt.type(text)
 
-
-def _section(path: Path, name: str) -> dict[str, str]:
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
-    parser.read_string(path.read_text())
-    return {k: v for k, v in parser.items(name) if k not in parser.defaults()}
+def _run_json(script: str, *args: str) -> Any:
+    result = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 def test_controller_conf_names_every_option_with_its_default() -> None:
-    section = _section(CONTROLLER_CONF, "op25b")
-    assert set(section) == {opt.dest for opt in OPTS}
-    for opt in OPTS:
-        assert _parsed(opt, section[opt.dest]) == opt.default, opt.name
+    found = _run_json(_OPTS, str(CONTROLLER_CONF))
+    opts = found["opts"]
+    assert found["file"] == sorted(o["dest"] for o in opts)
+    text = CONTROLLER_CONF.read_text()
+    for opt in opts:
+        assert opt["in_file"] == opt["default"], opt
         # Each option's comment names its command-line form.
-        assert f"(--op25b-{opt.name}; default " in CONTROLLER_CONF.read_text()
+        assert f"(--op25b-{opt['name']}; default " in text, opt["name"]
 
 
 _LOAD = """
@@ -56,16 +66,14 @@ print(json.dumps({o.dest: getattr(CONF.op25b, o.dest) for o in app.OPTS}))
 
 
 def _oslo_load(path: Path) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-c", _LOAD, str(path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    loaded: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    loaded: dict[str, Any] = _run_json(_LOAD, str(path))
     return loaded
 
 
 def test_oslo_config_reads_every_name_of_the_example(tmp_path: Path) -> None:
     """Each value changed in a copy of the example reaches the controller's options."""
-    assert _oslo_load(CONTROLLER_CONF) == {opt.dest: opt.default for opt in OPTS}
+    defaults = {o["dest"]: o["default"] for o in _run_json(_OPTS, str(CONTROLLER_CONF))["opts"]}
+    assert _oslo_load(CONTROLLER_CONF) == defaults
     changed = {"table_id": "7", "poll_interval": "2.5", "controller_id": "edge-a",
                "bundles": "off", "metrics_listen": "127.0.0.1:9999"}
     lines = []
@@ -80,16 +88,21 @@ def test_oslo_config_reads_every_name_of_the_example(tmp_path: Path) -> None:
     assert loaded["metrics_listen"] == "127.0.0.1:9999"
 
 
+_RYU_NAMES = """
+import op25b_app.openflow.app
+from op25b_app.openflow.ryu_compat import CONF
+names = ("ctl_privkey", "ctl_cert", "ca_certs", "ofp_tcp_listen_port", "ofp_listen_host")
+print(all(n in CONF for n in names))
+"""
+
+
 def test_controller_conf_tls_options_are_ryus() -> None:
     """The TLS lines an operator uncomments are the names Ryu registers."""
     text = CONTROLLER_CONF.read_text()
     for name in ("ctl_privkey", "ctl_cert", "ca_certs", "ofp_tcp_listen_port"):
         assert f"{name} = " in text
     result = subprocess.run(
-        [sys.executable, "-c", "import op25b_app.openflow.app\n"
-         "from op25b_app.openflow.ryu_compat import CONF\n"
-         "print(all(n in CONF for n in ('ctl_privkey','ctl_cert','ca_certs',"
-         "'ofp_tcp_listen_port','ofp_listen_host')))"],
+        [sys.executable, "-c", _RYU_NAMES],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert result.stdout.strip() == "True", result.stderr
 

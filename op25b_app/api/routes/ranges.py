@@ -42,7 +42,7 @@ _ERRORS = {code: {**{k: v for k, v in entry.items() if k != "model"},
     summary="The prefixes blocked by OP25B now (IPv4 and IPv6, merged)")
 def get_ranges(
     svc: Service,
-    format: Annotated[RangeFormat, Query(  # noqa: A002 - the public parameter's name
+    format: Annotated[RangeFormat, Query(
         description="text: one prefix a line; csv: prefix,family; rbldnsd: an ip4set + "
                     "ip6trie combined dataset answering 127.0.0.10.")] = "text",
 ) -> PlainTextResponse:

@@ -8,9 +8,11 @@ each test sets up exactly the state a real controller would leave behind.
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
-import threading
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -239,26 +241,32 @@ def test_quarantined_rows_warn_with_the_first_rows(healthy: sa.Engine) -> None:
 
 
 @pytest.fixture
-def metrics_url() -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            body = b"# HELP op25b_switches_connected x\nop25b_switches_connected 1.0\n"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+def metrics_url(tmp_path: Path) -> Iterator[str]:
+    """A /metrics endpoint in its own process (``python -m http.server``).
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    Not a server thread in this process: other tests import the Ryu app,
+    whose eventlet monkey-patching makes a threaded server here hang.
+    """
+    (tmp_path / "metrics").write_text(
+        "# HELP op25b_switches_connected x\nop25b_switches_connected 1.0\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                             "--directory", str(tmp_path), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None and time.monotonic() < deadline, "http.server down"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/metrics"
     finally:
-        server.shutdown()
-        server.server_close()
+        proc.terminate()
+        proc.wait(10)
 
 
 def test_metrics_endpoint(metrics_url: str) -> None:
