@@ -27,13 +27,13 @@ from op25b_app.api.document import OPENAPI_PATH, build_openapi
 from op25b_app.api.errors import install_error_handlers
 from op25b_app.api.live_config import LiveConfig
 from op25b_app.api.request_line import HeadAsGetMiddleware, RequestLineMiddleware
-from op25b_app.api.routes import connection_types, mtas, status, subscribers, switches
+from op25b_app.api.routes import connection_types, mtas, ranges, status, subscribers, switches
 from op25b_app.api.routes import sessions  # dynamic subscribers (radius)
 from op25b_app.api.routes.common import ServiceFactory
 
 #: The resource routers, in the order their operations are documented.
 _ROUTERS = (switches.router, connection_types.router, subscribers.router, mtas.router,
-            status.router,
+            status.router, ranges.router,
             sessions.router)  # dynamic subscribers (radius)
 
 

@@ -36,7 +36,7 @@ from op25b_app.cli.errors import (
     CommandFailed,
     UsageError,
 )
-from op25b_app.cli.output import display_zone, emit, error_line
+from op25b_app.cli.output import Output, display_zone, emit, error_line
 from op25b_app.cli.parser import (
     DB_ENV_VAR,
     LOCK_TIMEOUT_ENV_VAR,
@@ -99,8 +99,7 @@ def main(
     _configure_logging(args.verbose)
     url = args.db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_URL
     try:
-        _run(args, url, out, err)
-        return EXIT_OK
+        return _run(args, url, out, err)
     except UsageError as error:
         _error(err, str(error))
         return EXIT_BAD_INPUT
@@ -126,8 +125,10 @@ def main(
         return EXIT_FAILURE
 
 
-def _run(args: argparse.Namespace, url: str, out: TextIO, err: TextIO) -> None:
-    """Run the parsed command and print its result; errors propagate to ``main``.
+def _run(args: argparse.Namespace, url: str, out: TextIO, err: TextIO) -> int:
+    """Run the parsed command, print its result, return its exit status.
+
+    Errors propagate to ``main``.
 
     Handlers find the engine (``args.engine``) and stderr (``args.err``, for
     a progress line) on ``args`` besides their own options.
@@ -136,21 +137,28 @@ def _run(args: argparse.Namespace, url: str, out: TextIO, err: TextIO) -> None:
     standalone = getattr(args, "standalone", None)
     if standalone is not None:
         emit(standalone(args), False, out, err)
-        return
+        return EXIT_OK
     zone = _display_zone(args)
     engine = service.open_database(url, mode=getattr(args, "open_mode", "write"),
                                    lock_timeout=_lock_timeout(args))
     try:
         args.engine = engine
         args.err = err
-        # ``op25b db`` is how the schema becomes current; everything else needs it to be.
-        if args.group != "db":
+        # ``op25b db`` is how the schema becomes current; ``op25b doctor`` reports
+        # on it; everything else needs it to be.
+        if args.group not in ("db", "doctor"):
             service.check_schema(engine)
         with display_zone(zone):
             result = args.handler(service.PolicyService(engine, tz=zone), args)
             emit(result, bool(args.json), out, err)
     finally:
         engine.dispose()
+    return _exit_status(result)
+
+
+def _exit_status(result: object) -> int:
+    """EXIT_OK, unless the result carries its own verdict (``Output.exit_status``)."""
+    return result.exit_status if isinstance(result, Output) else EXIT_OK
 
 
 def _check_arguments(args: argparse.Namespace) -> None:

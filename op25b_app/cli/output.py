@@ -45,13 +45,15 @@ class Output:
     needs but that must stay out of stdout (which scripts diff or parse); the
     JSON carries the same facts in ``data``, so it is not written with --json.
     ``text_only`` marks text that is itself a file format (a config entry, a
-    hash): --json does not apply to it.
+    hash): --json does not apply to it. ``exit_status`` is the command's exit
+    status when it completed but its answer is itself a verdict (op25b doctor).
     """
 
     text: str
     data: object
     note: str | None = None
     text_only: bool = False
+    exit_status: int = 0
 
 
 @contextlib.contextmanager

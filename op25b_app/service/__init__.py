@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         schema_status,
         upgrade_schema,
     )
+    from op25b_app.service.doctor import DoctorReport, DoctorSettings, run_doctor
+    from op25b_app.service.doctor_checks import Check
     from op25b_app.service.errors import (
         Conflict,
         DatabaseBusy,
@@ -78,6 +80,8 @@ if TYPE_CHECKING:
     )
     from op25b_app.service.policy_service import PolicyService
     from op25b_app.service.queries import PolicyPreview
+    from op25b_app.service.ranges import FORMATS as RANGE_FORMATS
+    from op25b_app.service.ranges import BlockedRanges, render_ranges
     from op25b_app.service.subscribers import UNCHANGED
     from op25b_app.service.session_events import (
         ACCOUNTING_OFF,
@@ -133,6 +137,12 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "PolicyService": (f"{_SERVICE}.policy_service", "PolicyService"),
     "PolicyPreview": (f"{_SERVICE}.queries", "PolicyPreview"),
     "UNCHANGED": (f"{_SERVICE}.subscribers", "UNCHANGED"),
+    # Operations: op25b doctor, the blocked ranges for other operators.
+    **{name: (f"{_SERVICE}.doctor", name) for name in (
+        "DoctorReport", "DoctorSettings", "run_doctor")},
+    "Check": (f"{_SERVICE}.doctor_checks", "Check"),
+    "RANGE_FORMATS": (f"{_SERVICE}.ranges", "FORMATS"),
+    **{name: (f"{_SERVICE}.ranges", name) for name in ("BlockedRanges", "render_ranges")},
     **{name: (f"{_SERVICE}.session_events", name) for name in (
         "ACCOUNTING_OFF", "ACCOUNTING_ON", "INTERIM", "START", "STOP", "UNKNOWN_ACCOUNT",
         "AccountingEvent", "ExpiryPolicy", "Place")},
@@ -160,6 +170,8 @@ __all__ = [
     "write_records",
     "ACCOUNTING_OFF", "ACCOUNTING_ON", "INTERIM", "START", "STOP", "UNKNOWN_ACCOUNT",
     "AccountingEvent", "ExpiryPolicy", "Place", "SessionView",
+    "RANGE_FORMATS", "BlockedRanges", "Check", "DoctorReport", "DoctorSettings",
+    "render_ranges", "run_doctor",
 ]
 
 

@@ -33,6 +33,7 @@ from op25b_app.service.enforcement import EnforcementOps
 from op25b_app.service.mtas import MtaOps
 from op25b_app.service.queries import QueryOps
 from op25b_app.service.sessions import SessionOps
+from op25b_app.service.ranges import RangeOps
 from op25b_app.service.subscribers import SubscriberOps
 from op25b_app.service.switches import SwitchOps
 
@@ -46,7 +47,8 @@ class PolicyService(
     BulkImportOps,
     AuditLogOps,
     QueryOps,
-    SessionOps,  # dynamic subscribers (radius)
+    SessionOps,
+    RangeOps,
 ):
     """Validated reads and writes of the policy tables; one transaction per call.
 

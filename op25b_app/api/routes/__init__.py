@@ -5,6 +5,7 @@
 * ``subscribers``      - ``/subscribers`` and their attachments;
 * ``mtas``             - ``/mtas``;
 * ``status``           - ``/status``;
+* ``ranges``           - ``/ranges`` (the blocked prefixes, as text);
 * ``common``           - paging, the per-request ``PolicyService`` and the
   OpenAPI responses and links the routers share.
 

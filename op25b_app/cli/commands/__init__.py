@@ -43,6 +43,9 @@ GROUPS: tuple[Group, ...] = (
     Group("session", "session", "dynamic subscribers: RADIUS and DHCP sessions"),
     Group("radius", "radius",
           "run the RADIUS accounting server (dynamic subscribers; its own process)"),
+    Group("doctor", "doctor",
+          "check the database, controllers, switches, metrics and TLS; say what to fix"),
+    Group("export", "export", "publish what op25b enforces to others"),
 )
 
 

@@ -25,7 +25,9 @@ from op25b_app.cli.commands import (
     connection_type,
     customer,
     db,
+    doctor,
     enforcement,
+    export,
     mta,
     policy,
     radius,
@@ -61,6 +63,8 @@ GROUPS: list[tuple[ModuleType, str, list[str]]] = [
     # Dynamic subscribers (radius)
     (session, "session", ["list", "show", "add", "end", "expire", "who"]),
     (radius, "radius", []),
+    (doctor, "doctor", []),
+    (export, "export", ["ranges"]),
 ]
 
 

@@ -1,4 +1,10 @@
-"""The Grafana dashboard only queries metrics the controller really exports."""
+"""The Grafana dashboard only queries metrics the controller really exports.
+
+A quick check of names only: a query can name real metrics and still return
+nothing (a counter with no series yet, a wrong label match). Whether every
+panel query returns numbers is tests/lab/test_lab_prometheus.py's check,
+which evaluates each one in a real Prometheus scraping a real controller.
+"""
 
 from __future__ import annotations
 
