@@ -228,7 +228,7 @@ class Op25bApp(RyuApp):
         # connection comes after this, so no session is ever made for it.
         if self.tls is not None and self.tls.refusal(dp, ev.msg.datapath_id) is not None:
             self._refused.add(dp)
-            dp.close()
+            self.tls.hang_up(dp)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:

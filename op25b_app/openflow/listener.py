@@ -15,9 +15,11 @@ session exists for it.
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import functools
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 from op25b_app.openflow import tls
 from op25b_app.openflow.ryu_compat import (
     CONF,
+    DEAD_DISPATCHER,
     OFP_SSL_PORT,
     OpenFlowController,
     datapath_connection_factory,
@@ -61,7 +64,20 @@ def accept_tls(context: ssl.SSLContext, handle: Callable[[Any, Any], None],
         with contextlib.suppress(OSError):
             sock.close()
         return
+    _shut_down_tcp_only(wrapped)
     handle(wrapped, address)
+
+
+def _shut_down_tcp_only(wrapped: Any) -> None:
+    """Make ``wrapped.shutdown`` half-close the TCP connection, keeping the TLS state.
+
+    Ryu closes a connection by ``shutdown(SHUT_WR)`` and keeps reading until
+    the switch hangs up, but ``SSLSocket.shutdown`` discards the TLS state
+    first, so Ryu's next read raises ValueError (a traceback for every
+    connection the controller closes). The TCP half-close is what Ryu means.
+    """
+    with contextlib.suppress(AttributeError, TypeError):
+        wrapped.shutdown = functools.partial(_socket.socket.shutdown, wrapped)
 
 
 class TlsListener:
@@ -119,6 +135,20 @@ class TlsListener:
                       "(certificate subject %s)", _peer(datapath.address), dpid, reason,
                       tls.describe_subject(cert))
         return reason
+
+    @staticmethod
+    def hang_up(datapath: Any) -> None:
+        """Close a switch's connection at once, below TLS.
+
+        Marking the datapath dead ends Ryu's receive loop at its next wake-up;
+        shutting the TCP connection down both ways (``accept_tls`` made
+        ``shutdown`` act below TLS) wakes it and tells the switch, without
+        waiting for the switch to hang up as ``Datapath.close()`` does. Ryu
+        then closes the socket itself.
+        """
+        datapath.set_state(DEAD_DISPATCHER)
+        with contextlib.suppress(OSError, AttributeError):
+            datapath.socket.shutdown(socket.SHUT_RDWR)
 
 
 __all__ = ["HANDSHAKE_TIMEOUT", "TlsListener", "accept_tls"]

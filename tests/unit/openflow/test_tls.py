@@ -127,6 +127,7 @@ class Server:
         from op25b_app.openflow.listener import accept_tls
 
         self.accepted: list[Any] = []
+        self.read_after_close: list[str] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self._accept_tls = accept_tls
@@ -138,6 +139,11 @@ class Server:
         with wrapped:
             wrapped.recv(64)
             wrapped.sendall(tls_support.OF13_HELLO)
+            # What Ryu does to close: half-close, then read until the peer hangs up.
+            wrapped.shutdown(socket.SHUT_WR)
+            # Eventlet's TLS socket raises ValueError on a read once the TLS
+            # state is gone (version() is then None); the stdlib's reads raw TCP.
+            self.read_after_close.append(str(wrapped.version()))
 
     def _loop(self) -> None:
         while True:
@@ -166,6 +172,9 @@ def test_every_connection_completes_its_handshake(server: Server, pki: Path) -> 
         assert tls_support.outcome(tls_support.client_context(pki, name), server.port) == DATA
     # One host certificate (Open vSwitch has one per host) names all its bridges.
     assert [tls.certificate_dpids(c) for c in server.accepted] == [{1}, {2}, {1}, {3, 4}]
+    # A half-closed connection is still readable (SSLSocket.shutdown would drop TLS).
+    tls_support.wait_until(lambda: len(server.read_after_close) == 4, 10)
+    assert "None" not in server.read_after_close
 
 
 @pytest.mark.parametrize("case", ["no client certificate", "another CA", "TLS 1.1"])

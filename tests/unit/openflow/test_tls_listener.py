@@ -48,10 +48,14 @@ class FakeDatapath:
         self.socket = sock
         self.address = address
         self.id = dpid
-        self.closed = False
+        self.state: Any = None
 
-    def close(self) -> None:
-        self.closed = True
+    @property
+    def closed(self) -> bool:
+        return self.state == ryu_compat.DEAD_DISPATCHER
+
+    def set_state(self, state: Any) -> None:
+        self.state = state
 
 
 CERT_1 = {"subject": ((("commonName", "dpid:0000000000000001"),),)}

@@ -89,3 +89,50 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def _read_message(sock: ssl.SSLSocket) -> tuple[int, int, bytes]:
+    """One OpenFlow message: (type, xid, whole message); type -1 when the peer closed."""
+    head = b""
+    while len(head) < 8:
+        chunk = sock.recv(8 - len(head))
+        if not chunk:
+            return -1, 0, head
+        head += chunk
+    length = int.from_bytes(head[2:4], "big")
+    body = b""
+    while len(head) + len(body) < length:
+        chunk = sock.recv(length - len(head) - len(body))
+        if not chunk:
+            return -1, 0, head + body
+        body += chunk
+    return head[1], int.from_bytes(head[4:8], "big"), head + body
+
+
+def claim_dpid(context: ssl.SSLContext, port: int, dpid: int, timeout: float = 15.0) -> str:
+    """Act as an OpenFlow 1.3 switch claiming ``dpid``: CLOSED if the controller hangs up.
+
+    Answers HELLO and FEATURES_REQUEST, then reads until the controller
+    closes (CLOSED) or asks for something beyond the handshake, the port
+    descriptions (DATA: the controller accepted the claim).
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        with context.wrap_socket(raw) as sock:
+            sock.sendall(OF13_HELLO)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    kind, xid, _msg = _read_message(sock)
+                except (ssl.SSLError, ConnectionError):
+                    return CLOSED
+                if kind == -1:
+                    return CLOSED
+                if kind == 5:  # FEATURES_REQUEST -> FEATURES_REPLY (32 bytes)
+                    reply = (bytes([4, 6, 0, 32]) + xid.to_bytes(4, "big")
+                             + dpid.to_bytes(8, "big") + bytes(16))
+                    sock.sendall(reply)
+                elif kind == 18:  # MULTIPART_REQUEST (port descriptions): accepted
+                    return DATA
+                elif kind == 2:  # ECHO_REQUEST
+                    sock.sendall(bytes([4, 3, 0, 8]) + xid.to_bytes(4, "big"))
+            raise TimeoutError(f"the controller neither closed nor accepted dpid {dpid:016x}")
