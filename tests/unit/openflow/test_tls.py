@@ -203,3 +203,16 @@ def test_refused_handshakes_are_logged_with_the_peer(
 def test_plain_tcp_on_the_tls_port_is_refused(server: Server, pki: Path) -> None:
     assert tls_support.plain_outcome(server.port) == CLOSED
     assert server.accepted == []
+
+
+def test_a_silent_peer_is_dropped_after_the_handshake_timeout(
+        server: Server, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from op25b_app.openflow import listener
+
+    monkeypatch.setattr(listener, "HANDSHAKE_TIMEOUT", 0.5)
+    with caplog.at_level(logging.WARNING, logger="op25b.tls"), \
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        assert sock.recv(64) == b""  # the controller hung up on its own
+        tls_support.wait_until(lambda: "timed out" in caplog.text, 5)
+    assert "TLS handshake from 127.0.0.1:" in caplog.text and "timed out" in caplog.text
