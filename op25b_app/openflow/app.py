@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import weakref
 from typing import Any
 
 from op25b_app.core import constants
@@ -22,6 +23,7 @@ from op25b_app.core.options import BLOCK_ACTIONS, PolicyOptions, validate_option
 from op25b_app.db.change_source import DatabaseSource
 from op25b_app.db.engine import DEFAULT_DB_URL
 from op25b_app.openflow.enforcer import Enforcer, EnforcerOptions
+from op25b_app.openflow.listener import TlsListener
 from op25b_app.openflow.metrics import Metrics
 from op25b_app.openflow.ryu_compat import (
     CONF,
@@ -164,6 +166,11 @@ class Op25bApp(RyuApp):
         # Refuse contradictory options at start-up, not at the first switch.
         validate_options(policy_opts)
         self.metrics = Metrics(CONF.op25b.metrics_subscriber_limit)
+        # Built (and Ryu's listener replaced) before Ryu's OpenFlow controller
+        # starts: a bad key or certificate stops the controller here.
+        self.tls = TlsListener.from_conf()
+        #: Connections whose certificate did not name the dpid they claimed.
+        self._refused: weakref.WeakSet[Any] = weakref.WeakSet()
         # The app builds the database source and hands it in: the enforcer
         # never chooses where its data comes from (tests hand in a fake).
         source = DatabaseSource(CONF.op25b.db)
@@ -197,14 +204,31 @@ class Op25bApp(RyuApp):
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
     def _state_change(self, ev: Any) -> None:
         dp = ev.datapath
+        if dp in self._refused:
+            return
         if ev.state == MAIN_DISPATCHER and dp.id is not None:
+            self._warn_if_duplicate(dp)
             self.enforcer.switch_connected(dp.id, dp)
         elif ev.state == DEAD_DISPATCHER and dp.id is not None:
             self.enforcer.switch_disconnected(dp.id, dp)
 
+    def _warn_if_duplicate(self, dp: Any) -> None:
+        old = self.enforcer.sessions.get(dp.id)
+        if old is not None and old.datapath is not dp:
+            LOG.warning("switch %016x connected from %s while its connection from %s is open: "
+                        "the new one replaces it (a restarted switch, or two switches "
+                        "claiming one datapath id)", dp.id, dp.address,
+                        getattr(old.datapath, "address", "?"))
+
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def _features(self, ev: Any) -> None:
-        LOG.info("switch %016x connecting from %s", ev.msg.datapath_id, ev.msg.datapath.address)
+        dp = ev.msg.datapath
+        LOG.info("switch %016x connecting from %s", ev.msg.datapath_id, dp.address)
+        # This app's events arrive in order: the MAIN state change of this
+        # connection comes after this, so no session is ever made for it.
+        if self.tls is not None and self.tls.refusal(dp, ev.msg.datapath_id) is not None:
+            self._refused.add(dp)
+            self.tls.hang_up(dp)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev: Any) -> None:

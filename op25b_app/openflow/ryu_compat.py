@@ -20,6 +20,7 @@ from eventlet import tpool  # noqa: E402
 from ryu import cfg  # noqa: E402
 from ryu import version as ryu_version  # noqa: E402
 from ryu.base import app_manager  # noqa: E402
+from ryu.controller import controller as ofp_controller  # noqa: E402
 from ryu.controller import ofp_event  # noqa: E402
 from ryu.controller.handler import (  # noqa: E402
     CONFIG_DISPATCHER,
@@ -28,6 +29,7 @@ from ryu.controller.handler import (  # noqa: E402
     set_ev_cls,
 )
 from ryu.lib import hub  # noqa: E402
+from ryu.ofproto import ofproto_common  # noqa: E402
 from ryu.ofproto import ofproto_v1_3  # noqa: E402
 from ryu.ofproto import ofproto_v1_3_parser  # noqa: E402
 
@@ -36,6 +38,12 @@ CONF = cfg.CONF
 #: Run blocking work on a native thread, off the event loop (eventlet's tpool:
 #: the hub Ryu and os-ken run on).
 run_on_native_thread = tpool.execute
+#: What ``openflow.listener`` replaces Ryu's switch listener with (TLS for every
+#: connection, not only the first): the controller class, the per-connection
+#: handler Ryu's listener calls, and the default TLS port.
+OpenFlowController = ofp_controller.OpenFlowController
+datapath_connection_factory = ofp_controller.datapath_connection_factory
+OFP_SSL_PORT: int = ofproto_common.OFP_SSL_PORT
 
 
 
@@ -100,11 +108,14 @@ ofproto_v1_3_parser.OFPFlowStatsReply.cls_stats_body_cls = LazyFlowStats
 __all__ = [
     "CONF",
     "LazyFlowStats",
+    "OFP_SSL_PORT",
+    "OpenFlowController",
     "CONFIG_DISPATCHER",
     "DEAD_DISPATCHER",
     "MAIN_DISPATCHER",
     "RyuApp",
     "cfg",
+    "datapath_connection_factory",
     "hub",
     "ofp_event",
     "ofproto_v1_3",
