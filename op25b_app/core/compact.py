@@ -67,14 +67,35 @@ def _covers(lower: AttachmentRule, higher: AttachmentRule) -> bool:
 
 def _kept_blocked(blocked: list[AttachmentRule],
                   passing: list[AttachmentRule]) -> set[int]:
-    """Ids of blocked attachments that a less specific passing one overlaps."""
-    passing_by_port: dict[int, list[tuple[int, AttachmentRule]]] = defaultdict(list)
+    """Ids of blocked attachments that a less specific passing one overlaps.
+
+    Passing attachments are indexed by (port, family, prefix length, network),
+    so each blocked one looks up only its own supernets: a shared pool port
+    with thousands of each stays linear, not quadratic.
+    """
+    wild: dict[int, list[AttachmentRule]] = defaultdict(list)
+    by_net: dict[tuple[int, int, int, int], list[AttachmentRule]] = defaultdict(list)
+    lengths: dict[tuple[int, int], set[int]] = defaultdict(set)
     for rule in passing:
-        passing_by_port[rule.port].append((attachment_specificity(rule), rule))
+        if rule.prefix is None:
+            wild[rule.port].append(rule)
+        else:
+            net = rule.prefix
+            by_net[(rule.port, net.version, net.prefixlen, int(net.network))].append(rule)
+            lengths[(rule.port, net.version)].add(net.prefixlen)
     kept = set()
     for rule in blocked:
         rank = attachment_specificity(rule)
-        if any(p_rank < rank and _covers(p, rule) for p_rank, p in passing_by_port[rule.port]):
+        candidates = list(wild.get(rule.port, ()))
+        net = rule.prefix
+        if net is not None:
+            bits = 32 if net.version == 4 else 128
+            value = int(net.network)
+            for length in lengths.get((rule.port, net.version), ()):
+                if length <= net.prefixlen:
+                    supernet = value >> (bits - length) << (bits - length)
+                    candidates.extend(by_net.get((rule.port, net.version, length, supernet), ()))
+        if any(attachment_specificity(p) < rank and _covers(p, rule) for p in candidates):
             kept.add(rule.attachment_id)
     return kept
 
