@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, S
 from pydantic import StrictStr, WithJsonSchema
 
 from op25b_app.api.echo import MAX_ECHO_CHARS, MAX_ERROR_CHARS
+from op25b_app.api.switch_table import SwitchPatch, TableSettings  # noqa: F401  (re-exported)
 from op25b_app.service import ENCAPSULATIONS, limits
 
 # Ranges are *documented* here (so clients and the contract test's generator
@@ -100,7 +101,7 @@ class ErrorBody(_Response):
 # --------------------------------------------------------------------------- switches
 
 
-class SwitchCreate(_Request):
+class SwitchCreate(_Request, TableSettings):
     """Register an OpenFlow switch."""
 
     dpid: DpidIn = Field(description=_DPID_DESCRIPTION)
@@ -126,6 +127,8 @@ class Switch(_Response):
     role: str
     uplinks: list[int]
     created_at: dt.datetime
+    capacity: int | None = Field(default=None, description="Flow entries it holds; null: no limit.")
+    compact: bool = Field(default=False, description="Blocked subscribers get no entry.")
 
 
 class SwitchPage(_Response):

@@ -144,8 +144,10 @@ def human(result: object) -> str:
     first = items[0]
     if isinstance(first, service.SwitchView):
         return table(
-            ["DPID", "NAME", "ROLE", "UPLINKS"],
-            [[f"{s.dpid:#x}", s.name, s.role, ",".join(map(str, s.uplinks)) or "-"] for s in items],
+            ["DPID", "NAME", "ROLE", "UPLINKS", "CAPACITY", "COMPACT"],
+            [[f"{s.dpid:#x}", s.name, s.role, ",".join(map(str, s.uplinks)) or "-",
+              "-" if s.capacity is None else f"{s.capacity:,}", "yes" if s.compact else "no"]
+             for s in items],
         )
     if isinstance(first, service.ConnectionTypeView):
         return table(

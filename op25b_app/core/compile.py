@@ -68,6 +68,10 @@ take two TCAM slots on many ASICs), others 1. Above ``options.max_entries``
 (when > 0) compile raises ``PolicyTooLarge`` rather than let the switch
 refuse an arbitrary subset with OFPFMFC_TABLE_FULL.
 
+*Compact switches* (``SwitchInfo.compact``) get the ATTACHMENT band without
+the blocked attachments' own entries, where the bands below block them
+anyway: same verdicts, fewer entries, no per-subscriber counters (``compact``).
+
 Where each band is built: ``bands`` (uplinks, MTAs, default drop, miss) and
 ``attachment_entries`` (the per-subscriber hot loop).
 """
@@ -88,6 +92,7 @@ from op25b_app.core.actions import (
     sample,
 )
 from op25b_app.core.attachment_entries import attachment_entries, attachment_specificity
+from op25b_app.core.compact import compact_entries
 from op25b_app.core.bands import (
     carried_entries,
     default_drop_entries,
@@ -158,8 +163,12 @@ def compile_policy(
     specs.extend(guard_entries(table, base, block_action))
     specs.extend(carried_entries(attachments, table, base, pass_action))
     with gc_paused():  # a few hundred thousand tuples, no cycles
-        specs.extend(attachment_entries(attachments, dpid, now, table, base, pass_action,
-                                        block_action))
+        entries = attachment_entries(attachments, dpid, now, table, base, pass_action,
+                                     block_action)
+        if switch.compact:
+            entries = compact_entries(attachments, entries, now, table, base, pass_action,
+                                      block_action)
+        specs.extend(entries)
         result = frozenset(specs)
     if options.max_entries > 0:
         count = weighted_entry_count(result, options)

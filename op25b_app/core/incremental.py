@@ -40,6 +40,7 @@ class SwitchPolicy:
         self.entries: set[FlowSpec] = set(entries)
         self._mode, self._mode_change = snapshot.enforcement(dpid, now)
         switch, rules = switch_for(snapshot, dpid)
+        self._compact = switch.compact
         if switch.role == ROLE_CORE:
             self._mode_change = None  # a core switch's single entry never changes by time
         self._rules: dict[int, AttachmentRule] = {r.attachment_id: r for r in rules}
@@ -71,6 +72,9 @@ class SwitchPolicy:
         """
         if snapshot.enforcement(self.dpid, now)[0] != self._mode:
             raise Unpatchable("the enforcement mode changed")
+        if self._compact:
+            # One attachment can decide whether another's entry is needed.
+            raise Unpatchable("a compact switch is compiled in full")
         added = [r for r in added if r.dpid == self.dpid]
         gone_ids = set(removed) | {r.attachment_id for r in added}
         if any(r.carries for r in added) or gone_ids & self._carrying:

@@ -48,6 +48,10 @@ MAX_NAME_CHARS = 64
 #: How much of a value an error message echoes (a 1 MB name must not make a 1 MB line).
 MAX_ECHO_CHARS = 100
 
+# --------------------------------------------------------------------------- switches
+#: The largest flow-table capacity a switch may be given (entries).
+MAX_SWITCH_CAPACITY = 100_000_000
+
 # --------------------------------------------------------------------------- one write's size
 #: Source prefixes on one attachment point (one --attach, one CSV line, one API
 #: attachment). Every prefix is a row, a uniqueness check and a flow entry: the

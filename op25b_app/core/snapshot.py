@@ -48,6 +48,10 @@ class SwitchInfo:
     #: Per-switch override of the global enforcement (None = inherit).
     mode: str | None = None
     enforce_at: dt.datetime | None = None
+    #: Weighted entries the switch can hold (None = no limit); writers check it.
+    capacity: int | None = None
+    #: Render without an entry per blocked attachment (see ``core.compact``).
+    compact: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

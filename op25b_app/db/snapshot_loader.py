@@ -192,9 +192,10 @@ def load_switch_rows(conn: Connection, quarantine: Quarantine,
     switches: dict[int, SwitchInfo] = {}
     rows = conn.execute(
         sa.select(sw.c.id, _raw(sw.c.dpid), sw.c.name, sw.c.role, sw.c.mode,
-                  _raw(sw.c.enforce_at)).order_by(sw.c.id)
+                  _raw(sw.c.enforce_at), _raw(sw.c.capacity), _raw(sw.c.compact))
+        .order_by(sw.c.id)
     )
-    for row_id, stored_dpid, name, role, mode, enforce_at in rows:
+    for row_id, stored_dpid, name, role, mode, enforce_at, capacity, compact in rows:
         if not isinstance(stored_dpid, int):
             quarantine.add(SnapshotError("switches", row_id, "dpid", stored_dpid,
                                          "not an integer"))
@@ -204,6 +205,9 @@ def load_switch_rows(conn: Connection, quarantine: Quarantine,
         switches[dpid] = SwitchInfo(
             dpid=dpid, name=name, role=_switch_role(row_id, role, quarantine),
             uplink_ports=frozenset(uplinks.get(row_id, ())),
+            capacity=capacity if isinstance(capacity, int) and capacity > 0 else None,
+            # Anything but a stored true renders in full: the full policy is never wrong.
+            compact=compact in (True, 1),
             **_switch_enforcement(row_id, mode, enforce_at, quarantine),
         )
     for switch_id in uplinks.keys() - dpid_by_id.keys():

@@ -7,13 +7,14 @@ see the same truth as a second controller would.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from op25b_app.db.engine import dialect_insert
 from op25b_app.db.models import ControllerStatus, Switch, SwitchStatus, dpid_to_db
@@ -119,13 +120,15 @@ def read_status(engine: Engine) -> dict[str, Any]:
     }
 
 
-def serving_controller_options(engine: Engine, dpid: int) -> tuple[str, dict[str, Any]] | None:
+def serving_controller_options(engine: Engine | Connection,
+                               dpid: int) -> tuple[str, dict[str, Any]] | None:
     """``(controller_id, options)`` of the controller that serves switch ``dpid``.
 
     The controller connected to it that reported most recently; without one,
     the one that last reported it at all. None when no controller with stored
     options has seen the switch. Stored text that is not a JSON object counts
-    as no options (raw SQL can write anything).
+    as no options (raw SQL can write anything). A connection is read in its
+    own transaction (a writer checking capacity inside its write).
     """
     cs, ss = ControllerStatus.__table__, SwitchStatus.__table__
     query = (
@@ -134,7 +137,8 @@ def serving_controller_options(engine: Engine, dpid: int) -> tuple[str, dict[str
         .where(ss.c.dpid == dpid_to_db(dpid), cs.c.policy_options.is_not(None))
         .order_by(sa.desc(ss.c.connected), sa.desc(ss.c.updated_at))
     )
-    with engine.connect() as conn:
+    with (contextlib.nullcontext(engine) if isinstance(engine, Connection)
+          else engine.connect()) as conn:
         for controller_id, text in conn.execute(query):
             try:
                 options = json.loads(text)

@@ -76,6 +76,8 @@ def switch_state(view: SwitchView) -> dict[str, Any]:
         "name": view.name,
         "role": view.role,
         "uplinks": list(view.uplinks),
+        "capacity": view.capacity,
+        "compact": view.compact,
     }
 
 

@@ -40,6 +40,7 @@ from op25b_app.db.engine import (
 )
 from op25b_app.db.models import StoredValueError, utc_now
 from op25b_app.service.audit import AuditRecorder, default_actor
+from op25b_app.service.capacity import change_mark, check_capacity
 from op25b_app.service.errors import Conflict, DatabaseBusy, DatabaseUnavailable, StoredDataError
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,20 @@ class ServiceBase:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Session]:
-        """A write transaction whose audit entries are written just before it commits."""
+        """A write transaction whose audit entries are written just before it commits.
+
+        Whatever it changed, a switch with a capacity it touched is compiled
+        before the commit and the write refused if the switch would overflow
+        (``capacity``).
+        """
         with self._database_errors(), write_session(self._engine) as session:
             recorder = AuditRecorder(session, self._actor, self._clock)
             recorder.begin()
             session.info[_RECORDER] = recorder
+            mark = change_mark(session)
             yield session
+            # Before the audit rows: a refused write leaves no trace but its error.
+            check_capacity(session, mark, self._clock())
             recorder.finish()
 
     @contextlib.contextmanager

@@ -67,6 +67,10 @@ class SwitchView(_View):
     role: str
     uplinks: tuple[int, ...]
     created_at: dt.datetime
+    #: Weighted flow entries the switch can hold (None = no limit).
+    capacity: int | None = None
+    #: Rendered without entries for blocked attachments (``core.compact``).
+    compact: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -124,6 +128,8 @@ def switch_view(switch: Switch) -> SwitchView:
         role=switch.role,
         uplinks=tuple(sorted(u.port for u in switch.uplinks)),
         created_at=switch.created_at,
+        capacity=switch.capacity,
+        compact=bool(switch.compact),
     )
 
 

@@ -69,7 +69,21 @@ def list_switches(
 @router.post("/switches", operation_id="createSwitch", status_code=201,
              response_model=schemas.Switch, responses=_CREATED, summary="Register a switch")
 def create_switch(svc: Service, body: schemas.SwitchCreate) -> dict[str, Any]:
-    return svc.add_switch(body.dpid, body.name, body.uplinks, body.role).to_dict()
+    return svc.add_switch(body.dpid, body.name, body.uplinks, body.role,
+                          capacity=body.capacity, compact=body.compact).to_dict()
+
+
+@router.patch("/switches/{dpid}", operation_id="patchSwitch", response_model=schemas.Switch,
+              responses=WRITE_ONE, summary="Change a switch's capacity or compact rendering")
+def patch_switch(svc: Service, dpid: DpidPath, body: schemas.SwitchPatch) -> dict[str, Any]:
+    from op25b_app.service import UNCHANGED
+
+    given = body.model_fields_set
+    return svc.set_switch(
+        dpid,
+        capacity=body.capacity if "capacity" in given else UNCHANGED,
+        compact=UNCHANGED if body.compact is None else body.compact,
+    ).to_dict()
 
 
 @router.get("/switches/{dpid}", operation_id="getSwitch", response_model=schemas.Switch,

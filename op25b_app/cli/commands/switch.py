@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def register(tree: CommandTree) -> None:
-    """Add ``switch add|list|remove``."""
+    """Add ``switch add|set|list|remove``."""
     sw = tree.group("switch", summary("switch"), "op25b switch list")
     cmd = tree.command(
         sw,
@@ -39,6 +39,16 @@ def register(tree: CommandTree) -> None:
         default=ROLE_EDGE,
         help="edge: subscribers attach here; core: pass everything",
     )
+    _table_options(cmd)
+    cmd = tree.command(
+        sw,
+        "set",
+        _set,
+        "change a switch's flow-table capacity or compact rendering",
+        "op25b switch set 0x1 --capacity 2000 --compact",
+    )
+    cmd.add_argument("dpid", help="datapath id, decimal or 0x-hex")
+    _table_options(cmd)
     tree.command(sw, "list", _list, "list switches", "op25b switch list --json", mode="read")
     cmd = tree.command(
         sw,
@@ -50,8 +60,35 @@ def register(tree: CommandTree) -> None:
     cmd.add_argument("dpid", help="datapath id, decimal or 0x-hex")
 
 
+def _table_options(cmd: argparse.ArgumentParser) -> None:
+    """``--capacity`` and ``--compact``: what the switch's flow table can hold."""
+    cmd.add_argument(
+        "--capacity",
+        metavar="N",
+        help="flow entries the switch holds (IPv6 entries count double by default); writes "
+        "that would need more are refused; 'none' = no limit",
+    )
+    cmd.add_argument(
+        "--compact",
+        action=argparse.BooleanOptionalAction,
+        help="no entry per blocked subscriber (the default drop blocks them): far fewer "
+        "entries, counters per port instead of per subscriber",
+    )
+
+
 def _add(service: PolicyService, args: argparse.Namespace) -> SwitchView:
-    return service.add_switch(args.dpid, args.name, args.uplink, args.role)
+    return service.add_switch(args.dpid, args.name, args.uplink, args.role,
+                              capacity=args.capacity, compact=bool(args.compact))
+
+
+def _set(service: PolicyService, args: argparse.Namespace) -> SwitchView:
+    from op25b_app.service import UNCHANGED
+
+    return service.set_switch(
+        args.dpid,
+        capacity=UNCHANGED if args.capacity is None else args.capacity,
+        compact=UNCHANGED if args.compact is None else args.compact,
+    )
 
 
 def _list(service: PolicyService, _args: argparse.Namespace) -> list[SwitchView]:

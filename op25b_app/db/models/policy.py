@@ -44,6 +44,11 @@ class Switch(Base):
     #: Enforcement override for this switch (None = follow global_enforcement).
     mode: Mapped[str | None] = mapped_column(sa.String(8))
     enforce_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Weighted flow entries the switch can hold (None = no limit): writes
+    #: that would compile more for it are refused (``service/capacity.py``).
+    capacity: Mapped[int | None] = mapped_column(sa.Integer)
+    #: Compact rendering: no entry per blocked attachment (``core/compact.py``).
+    compact: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     created_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime(), default=utc_now, server_default=sa.func.now()
     )

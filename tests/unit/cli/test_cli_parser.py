@@ -50,7 +50,7 @@ GROUPS: list[tuple[ModuleType, str, list[str]]] = [
     (db, "db", ["init", "upgrade", "status"]),
     (status, "status", []),
     (audit, "audit", []),
-    (switch, "switch", ["add", "list", "remove"]),
+    (switch, "switch", ["add", "set", "list", "remove"]),
     (connection_type, "type", ["add", "list"]),
     (subscriber, "subscriber", ["add", "list", "show", "set-type", "exempt", "unexempt",
                                 "remove", "attach", "detach", "import", "export"]),

@@ -121,3 +121,34 @@ def test_sqlite_migration_failure_leaves_nothing(
         assert sa.inspect(engine).get_table_names() == []
     finally:
         engine.dispose()
+
+
+def test_0012_switch_columns_keep_the_switch_triggers(db_engine: sa.Engine) -> None:
+    """0012 adds its columns in place: the switches' revision and change-log triggers
+    survive it (a SQLite rebuild would drop them), and a change of capacity or compact
+    by raw SQL advances the revision and is logged like any switch change."""
+    def columns() -> set[str]:
+        return {c["name"] for c in sa.inspect(db_engine).get_columns("switches")}
+
+    assert {"capacity", "compact"} <= columns()
+    with db_engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO switches (dpid, name, role) VALUES (1, 'edge1', 'edge')")
+        assert conn.execute(sa.text("SELECT capacity, compact FROM switches")).one() in (
+            (None, False), (None, 0))
+    for statement in ("UPDATE switches SET capacity = 1200",
+                      "UPDATE switches SET compact = true"):
+        with db_engine.begin() as conn:
+            before = conn.execute(sa.text("SELECT revision FROM policy_revision")).scalar_one()
+            conn.exec_driver_sql(statement)
+            after = conn.execute(sa.text("SELECT revision FROM policy_revision")).scalar_one()
+            logged = conn.execute(sa.text(
+                "SELECT count(*) FROM policy_changes WHERE table_name = 'switches' "
+                "AND revision > :before"), {"before": before}).scalar_one()
+        assert after > before and logged, statement
+    assert migrate.downgrade(db_engine, "0011") == "0011"
+    assert not {"capacity", "compact"} & columns()
+    with db_engine.begin() as conn:
+        before = conn.execute(sa.text("SELECT revision FROM policy_revision")).scalar_one()
+        conn.exec_driver_sql("UPDATE switches SET name = 'edge2'")
+        assert conn.execute(sa.text("SELECT revision FROM policy_revision")).scalar_one() > before
+    assert migrate.upgrade(db_engine) == migrate.head_revision()

@@ -125,7 +125,8 @@ def test_detach_and_switch_remove_are_recorded(db_engine: sa.Engine) -> None:
         ("detach", "subscriber", "A1"),
     ]
     assert entries[2].summary == "-attachment 2:3:*:*"
-    assert entries[0].before == {"dpid": "0x2", "name": "edge2", "role": "edge", "uplinks": [1]}
+    assert entries[0].before == {"dpid": "0x2", "name": "edge2", "role": "edge", "uplinks": [1],
+                                 "capacity": None, "compact": False}
     assert all(e.actor == "ops" and e.at == NOW for e in entries[:5])
 
 
