@@ -156,3 +156,19 @@ def check_time(table: str, row_id: object, field: str, value: Any) -> dt.datetim
         return as_utc(value)
     except (ValueError, TypeError):
         raise SnapshotError(table, row_id, field, value, "not an ISO 8601 time") from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SubscriberFacts:
+    """What an attachment or a session takes from its subscriber (checked once each)."""
+
+    account: str
+    type_name: str
+    type_blocked: bool
+    exempt: bool
+    exempt_until: dt.datetime | None
+
+    @property
+    def plainly_exempt(self) -> bool:
+        """Port 25 passes whatever the time: leaving such a row out can only close."""
+        return not self.type_blocked or (self.exempt and self.exempt_until is None)

@@ -25,7 +25,6 @@ specific match first.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
@@ -53,6 +52,7 @@ from op25b_app.db.models import (
 from op25b_app.db.row_checks import (
     Quarantine,
     SnapshotError,
+    SubscriberFacts,
     check_bool,
     check_int,
     check_time,
@@ -95,7 +95,7 @@ def load_session_rules(conn: Connection, types: dict[int, tuple[str, bool]],
     """The live sessions' attachment rules per dpid (``types``: id -> (name, blocked))."""
     parse_prefix = prefix_parser(_TABLE)
     by_dpid: dict[int, list[AttachmentRule]] = {}
-    facts_cache: dict[str, _Facts] = {}
+    facts_cache: dict[str, SubscriberFacts] = {}
     rows = conn.execute(live_session_query(scope, now or utc_now())).all()
     for (row_id, dpid, port, vlan, ip4, ip6, delegated, account, subscriber_id, type_id,
          exempt, exempt_until) in rows:
@@ -169,7 +169,7 @@ def _place(row_id: int, dpid: Any, port: Any, vlan: Any) -> tuple[int, int, int 
 
 
 def _rule(row_id: int, slot: int, place: tuple[int, int, int | None],
-          network: netaddr.IPNetwork, facts: _Facts) -> AttachmentRule:
+          network: netaddr.IPNetwork, facts: SubscriberFacts) -> AttachmentRule:
     dpid, port, vlan = place
     return AttachmentRule(
         attachment_id=session_attachment_id(row_id, slot), account=facts.account, dpid=dpid,
@@ -177,37 +177,22 @@ def _rule(row_id: int, slot: int, place: tuple[int, int, int | None],
         type_blocked=facts.type_blocked, exempt=facts.exempt, exempt_until=facts.exempt_until)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Facts:
-    """What a session's rules take from its account's subscriber (if any)."""
-
-    account: str
-    type_name: str
-    type_blocked: bool
-    exempt: bool
-    exempt_until: dt.datetime | None
-
-    @property
-    def plainly_exempt(self) -> bool:
-        return not self.type_blocked or (self.exempt and self.exempt_until is None)
-
-
 def _facts(subscriber_id: int | None, account: str, type_id: int | None, exempt: Any,
            exempt_until: Any, types: dict[int, tuple[str, bool]],
-           quarantine: Quarantine) -> _Facts:
+           quarantine: Quarantine) -> SubscriberFacts:
     """The account's facts; no subscriber (or a bad row) blocks: fail closed."""
     if subscriber_id is None:
-        return _Facts(account, UNKNOWN_TYPE, True, False, None)
+        return SubscriberFacts(account, UNKNOWN_TYPE, True, False, None)
     try:
         if type_id not in types:
             raise SnapshotError("subscribers", subscriber_id, "type_id", type_id, "no such type")
         name, blocked = types[type_id]
-        return _Facts(account, name, blocked,
+        return SubscriberFacts(account, name, blocked,
                       check_bool("subscribers", subscriber_id, "exempt", exempt),
                       check_time("subscribers", subscriber_id, "exempt_until", exempt_until))
     except SnapshotError as error:
         quarantine.add(error)
-        return _Facts(account, UNKNOWN_TYPE, True, False, None)
+        return SubscriberFacts(account, UNKNOWN_TYPE, True, False, None)
 
 
 def session_accounts(conn: Connection, attachment_ids: Iterable[int]) -> dict[int, str]:

@@ -28,7 +28,6 @@ proceeds. What the bad row described fails closed (``Quarantine``):
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import time
@@ -51,17 +50,6 @@ from op25b_app.core.snapshot import (
     SwitchInfo,
 )
 from op25b_app.db.engine import read_connection
-from op25b_app.db.row_checks import (
-    Quarantine,
-    SnapshotError,
-    carries_parser,
-    check_bool,
-    check_int,
-    check_time,
-    fail_closed,
-    prefix_parser,
-)
-from op25b_app.db.session_loader import add_session_attachments  # session attachments (radius)
 from op25b_app.db.models import (
     Attachment,
     ConnectionType,
@@ -72,6 +60,20 @@ from op25b_app.db.models import (
     Switch,
     SwitchUplink,
     dpid_from_db,
+)
+from op25b_app.db.row_checks import (
+    Quarantine,
+    SnapshotError,
+    SubscriberFacts,
+    carries_parser,
+    check_bool,
+    check_int,
+    check_time,
+    fail_closed,
+    prefix_parser,
+)
+from op25b_app.db.session_loader import (
+    add_session_attachments,  # session attachments (radius)
 )
 
 log = logging.getLogger(__name__)
@@ -280,7 +282,7 @@ def load_attachment_rules(
     parse_prefix = prefix_parser("attachments")
     parse_carries = carries_parser(quarantine)
     # Subscriber-level facts are validated once per subscriber, not per attachment.
-    subscriber_cache: dict[int, _Facts] = {}
+    subscriber_cache: dict[int, SubscriberFacts] = {}
     by_dpid: dict[int, list[AttachmentRule]] = {}
     #: (dpid, port, vlan, prefix) -> index of its rule in by_dpid[dpid]
     seen: dict[tuple[int, int, int | None, str | None], int] = {}
@@ -334,37 +336,21 @@ def _same_match(row_id: int, key: tuple[int, int, int | None, str | None],
                          f"same match as attachment {other}")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Facts:
-    """What an attachment takes from its subscriber (checked once per subscriber)."""
-
-    account: str
-    type_name: str
-    type_blocked: bool
-    exempt: bool
-    exempt_until: dt.datetime | None
-
-    @property
-    def plainly_exempt(self) -> bool:
-        """Port 25 passes whatever the time: leaving such a row out can only close."""
-        return not self.type_blocked or (self.exempt and self.exempt_until is None)
-
-
 def _subscriber_facts(subscriber_id: int, account: str, type_id: int, exempt: Any,
                       exempt_until: Any, types: dict[int, tuple[str, bool]],
-                      quarantine: Quarantine) -> _Facts:
+                      quarantine: Quarantine) -> SubscriberFacts:
     """The subscriber's facts; a bad type, flag or expiry makes it blocked (fail closed)."""
     try:
         if type_id not in types:
             raise SnapshotError("subscribers", subscriber_id, "type_id", type_id, "no such type")
         type_name, type_blocked = types[type_id]
-        return _Facts(account, type_name, type_blocked,
+        return SubscriberFacts(account, type_name, type_blocked,
                       check_bool("subscribers", subscriber_id, "exempt", exempt),
                       check_time("subscribers", subscriber_id, "exempt_until", exempt_until))
     except SnapshotError as error:
         quarantine.add(error)
         name = types[type_id][0] if type_id in types else "(unknown)"
-        return _Facts(account, name, True, False, None)
+        return SubscriberFacts(account, name, True, False, None)
 
 
 def _load_mtas(conn: Connection, quarantine: Quarantine) -> tuple[MtaRule, ...]:
