@@ -72,8 +72,14 @@ def resolve_settings(config: ApiConfig, *, listen: str | None, tls_cert: Path | 
         address = parse_listen(listen or config.listen or DEFAULT_LISTEN)
     except ConfigError as error:
         raise StartupRefused(str(error)) from None
-    cert = tls_cert or config.tls_cert
-    key = tls_key or config.tls_key
+    return tls_settings(address, tls_cert or config.tls_cert, tls_key or config.tls_key,
+                        exposed="bearer tokens")
+
+
+def tls_settings(address: ListenAddress, cert: Path | None, key: Path | None, *,
+                 exposed: str, proxy: str = "such as 127.0.0.1") -> ServerSettings:
+    """The listen address with its TLS pair, checked: both or neither, readable and
+    matching; plain HTTP only on loopback, because ``exposed`` would cross the network."""
     if (cert is None) != (key is None):
         missing = ("key (--tls-key or tls_key)" if key is None
                    else "certificate (--tls-cert or tls_cert)")
@@ -82,9 +88,9 @@ def resolve_settings(config: ApiConfig, *, listen: str | None, tls_cert: Path | 
         _check_tls_files(cert, key)
     elif not address.is_loopback:
         raise StartupRefused(
-            f"refusing plain HTTP on {address.host}:{address.port}: bearer tokens would cross the "
+            f"refusing plain HTTP on {address.host}:{address.port}: {exposed} would cross the "
             "network unencrypted. Give --tls-cert and --tls-key (or tls_cert/tls_key in the "
-            "config file), or listen on a loopback address such as 127.0.0.1"
+            f"config file), or listen on a loopback address {proxy}"
         )
     return ServerSettings(listen=address, tls_cert=cert, tls_key=key)
 

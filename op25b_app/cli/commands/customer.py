@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from op25b_app.api.config import ConfigError, parse_listen
-from op25b_app.api.server import ServerSettings, StartupRefused, _check_tls_files
+from op25b_app.api.server import ServerSettings, StartupRefused, tls_settings
 from op25b_app.cli.commands import summary
 from op25b_app.cli.errors import CommandFailed
 from op25b_app.cli.output import Output
@@ -97,18 +97,6 @@ def page_settings(config: CustomerConfig, *, listen: str | None, tls_cert: Path 
         address = parse_listen(listen or config.listen or DEFAULT_LISTEN)
     except ConfigError as error:
         raise StartupRefused(str(error)) from None
-    cert, key = tls_cert or config.tls_cert, tls_key or config.tls_key
-    if (cert is None) != (key is None):
-        missing = ("key (--tls-key or tls_key)" if key is None
-                   else "certificate (--tls-cert or tls_cert)")
-        raise StartupRefused(f"TLS needs both a certificate and a key; the {missing} is missing")
-    if cert is not None and key is not None:
-        _check_tls_files(cert, key)
-    elif not address.is_loopback:
-        raise StartupRefused(
-            f"refusing plain HTTP on {address.host}:{address.port}: customers' answers about "
-            "their lines would cross the network unencrypted. Give --tls-cert and --tls-key "
-            "(or tls_cert/tls_key in the config file), or listen on a loopback address behind "
-            "a TLS-terminating proxy (listed in trusted_proxies)"
-        )
-    return ServerSettings(listen=address, tls_cert=cert, tls_key=key)
+    return tls_settings(address, tls_cert or config.tls_cert, tls_key or config.tls_key,
+                        exposed="customers' answers about their lines",
+                        proxy="behind a TLS-terminating proxy (listed in trusted_proxies)")
