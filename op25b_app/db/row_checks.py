@@ -172,3 +172,29 @@ class SubscriberFacts:
     def plainly_exempt(self) -> bool:
         """Port 25 passes whatever the time: leaving such a row out can only close."""
         return not self.type_blocked or (self.exempt and self.exempt_until is None)
+
+
+#: The type name shown for a subscriber whose type cannot be known.
+UNKNOWN_TYPE = "(unknown)"
+
+
+def subscriber_facts(subscriber_id: int, account: str, type_id: Any, exempt: Any,
+                     exempt_until: Any, types: dict[int, tuple[str, bool]],
+                     quarantine: Quarantine, *, keep_type_name: bool = True) -> SubscriberFacts:
+    """A subscriber row's facts; a bad type, flag or expiry makes it blocked (fail closed).
+
+    The bad row is quarantined. ``keep_type_name``: a row whose flag or expiry
+    is bad still shows its (known) type's name; without it, ``UNKNOWN_TYPE``.
+    """
+    try:
+        if type_id not in types:
+            raise SnapshotError("subscribers", subscriber_id, "type_id", type_id, "no such type")
+        type_name, type_blocked = types[type_id]
+        return SubscriberFacts(account, type_name, type_blocked,
+                               check_bool("subscribers", subscriber_id, "exempt", exempt),
+                               check_time("subscribers", subscriber_id, "exempt_until",
+                                          exempt_until))
+    except SnapshotError as error:
+        quarantine.add(error)
+        name = types[type_id][0] if keep_type_name and type_id in types else UNKNOWN_TYPE
+        return SubscriberFacts(account, name, True, False, None)

@@ -50,18 +50,16 @@ from op25b_app.db.models import (
     utc_now,
 )
 from op25b_app.db.row_checks import (
+    UNKNOWN_TYPE,
     Quarantine,
     SnapshotError,
     SubscriberFacts,
-    check_bool,
     check_int,
-    check_time,
     fail_closed,
     prefix_parser,
+    subscriber_facts,
 )
 
-#: The connection type shown for a session whose account is no subscriber.
-UNKNOWN_TYPE = "(unknown)"
 _TABLE = "sessions"
 _Key = tuple[int, int | None, str]
 
@@ -183,16 +181,8 @@ def _facts(subscriber_id: int | None, account: str, type_id: int | None, exempt:
     """The account's facts; no subscriber (or a bad row) blocks: fail closed."""
     if subscriber_id is None:
         return SubscriberFacts(account, UNKNOWN_TYPE, True, False, None)
-    try:
-        if type_id not in types:
-            raise SnapshotError("subscribers", subscriber_id, "type_id", type_id, "no such type")
-        name, blocked = types[type_id]
-        return SubscriberFacts(account, name, blocked,
-                      check_bool("subscribers", subscriber_id, "exempt", exempt),
-                      check_time("subscribers", subscriber_id, "exempt_until", exempt_until))
-    except SnapshotError as error:
-        quarantine.add(error)
-        return SubscriberFacts(account, UNKNOWN_TYPE, True, False, None)
+    return subscriber_facts(subscriber_id, account, type_id, exempt, exempt_until, types,
+                            quarantine, keep_type_name=False)
 
 
 def session_accounts(conn: Connection, attachment_ids: Iterable[int]) -> dict[int, str]:

@@ -71,6 +71,7 @@ from op25b_app.db.row_checks import (
     check_time,
     fail_closed,
     prefix_parser,
+    subscriber_facts,
 )
 from op25b_app.db.session_loader import (
     add_session_attachments,  # session attachments (radius)
@@ -290,7 +291,7 @@ def load_attachment_rules(
          exempt_until) in conn.execute(query).all():
         facts = subscriber_cache.get(subscriber_id)
         if facts is None:
-            facts = subscriber_cache[subscriber_id] = _subscriber_facts(
+            facts = subscriber_cache[subscriber_id] = subscriber_facts(
                 subscriber_id, account, type_id, exempt, exempt_until, types, quarantine)
         dpid = dpid_by_switch_id.get(switch_id)
         port_ok = port.__class__ is int and MIN_PORT <= port <= MAX_PORT
@@ -334,23 +335,6 @@ def _same_match(row_id: int, key: tuple[int, int, int | None, str | None],
     return SnapshotError("attachments", row_id, "match_key",
                          f"{dpid}:{port}:{'*' if vlan is None else vlan}:{prefix or '*'}",
                          f"same match as attachment {other}")
-
-
-def _subscriber_facts(subscriber_id: int, account: str, type_id: int, exempt: Any,
-                      exempt_until: Any, types: dict[int, tuple[str, bool]],
-                      quarantine: Quarantine) -> SubscriberFacts:
-    """The subscriber's facts; a bad type, flag or expiry makes it blocked (fail closed)."""
-    try:
-        if type_id not in types:
-            raise SnapshotError("subscribers", subscriber_id, "type_id", type_id, "no such type")
-        type_name, type_blocked = types[type_id]
-        return SubscriberFacts(account, type_name, type_blocked,
-                      check_bool("subscribers", subscriber_id, "exempt", exempt),
-                      check_time("subscribers", subscriber_id, "exempt_until", exempt_until))
-    except SnapshotError as error:
-        quarantine.add(error)
-        name = types[type_id][0] if type_id in types else "(unknown)"
-        return SubscriberFacts(account, name, True, False, None)
 
 
 def _load_mtas(conn: Connection, quarantine: Quarantine) -> tuple[MtaRule, ...]:
